@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/mailin"
+	"github.com/escalationd/escalationd/mailout"
+	"github.com/escalationd/escalationd/templates"
+	"github.com/escalationd/escalationd/workflow"
+)
+
+// configError is a problem with the configuration or templates: exit 2.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// daemon is every part, built from one config and wired together.
+type daemon struct {
+	store  *workflow.Store
+	engine *workflow.Engine
+	poller *mailin.Poller
+	sender *mailout.Sender
+	log    *slog.Logger
+}
+
+// build opens the store and builds the parts. The data flows: mailin.Poller
+// fetches and parses → workflow.Engine routes, applies, queues mail and
+// writes tracking files → mailout.Sender delivers the outbox.
+func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, error) {
+	tmpl, err := templates.Load(cfg.Escalation.TemplatesDir)
+	if err != nil {
+		return nil, configError{err}
+	}
+	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := workflow.New(st, cfg, tmpl, now, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	poller := mailin.New(mailin.Options{
+		Host:              cfg.IMAP.Host,
+		Port:              cfg.IMAP.Port,
+		TLS:               cfg.IMAP.TLS,
+		Username:          cfg.IMAP.Username,
+		Password:          cfg.IMAP.Password,
+		Mailbox:           cfg.IMAP.Mailbox,
+		ProcessedMailbox:  cfg.IMAP.ProcessedMailbox,
+		QuarantineMailbox: cfg.IMAP.QuarantineMailbox,
+		PollInterval:      cfg.IMAP.PollInterval,
+		Idle:              cfg.IMAP.Idle,
+		MaxMessageBytes:   cfg.Limits.MaxMessageBytes,
+		DataDir:           cfg.Escalation.DataDir,
+	}, eng, log.With("part", "mailin"))
+	sender := mailout.NewSender(mailout.Options{
+		Host:     cfg.SMTP.Host,
+		Port:     cfg.SMTP.Port,
+		TLS:      cfg.SMTP.TLS,
+		Username: cfg.SMTP.Username,
+		Password: cfg.SMTP.Password,
+	})
+	return &daemon{store: st, engine: eng, poller: poller, sender: sender, log: log}, nil
+}
+
+func (d *daemon) close() { d.store.Close() }
+
+// run is `escalationd run`: the poller and the outbox sender until ctx ends.
+func run(ctx context.Context, cfg config.Config, now func() time.Time, log *slog.Logger) error {
+	d, err := build(cfg, now, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return d.run(ctx)
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	d.log.Info("escalationd running")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := d.poller.Run(ctx); err != nil {
+			d.log.Error("mailbox watcher stopped", "err", err)
+		}
+	})
+	wg.Go(func() { d.sendLoop(ctx) })
+	wg.Wait()
+	d.log.Info("escalationd stopped")
+	return nil
+}
+
+// sendLoop drains the outbox whenever mail is queued or a retry is due.
+func (d *daemon) sendLoop(ctx context.Context) {
+	log := d.log.With("part", "outbox")
+	for {
+		if _, err := d.engine.FlushOutbox(ctx, d.sender, false); err != nil && ctx.Err() == nil {
+			log.Error("outbox flush failed", "err", err)
+		}
+		wait := time.Minute
+		if at, ok, err := d.engine.NextOutboxDue(ctx); err == nil && ok {
+			wait = max(time.Until(at), 0) + 10*time.Millisecond
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-d.engine.OutboxWake():
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// once is `escalationd once`: fetch and handle everything pending, flush the
+// whole outbox, exit 0 when nothing is left to do.
+func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slog.Logger) int {
+	d, err := build(cfg, now, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		if _, ok := err.(configError); ok {
+			return exitConfig
+		}
+		return exitWork
+	}
+	defer d.close()
+	code := exitOK
+	st, err := d.poller.Once(ctx)
+	if err != nil {
+		log.Error("mailbox cycle failed; unhandled mail stays on the server for the next run", "err", err)
+		code = exitWork
+	}
+	flushed, err := d.engine.FlushOutbox(ctx, d.sender, true)
+	if err != nil {
+		log.Error("outbox flush failed", "err", err)
+		code = exitWork
+	}
+	if flushed.Pending > 0 {
+		log.Warn("mail stays queued for the next run", "queued", flushed.Pending)
+		code = exitWork
+	}
+	log.Info("cycle done", "fetched", st.Fetched, "applied", st.Applied, "duplicates", st.Duplicates,
+		"quarantined", st.Quarantined, "sent", flushed.Sent, "failed", flushed.Failed, "queued", flushed.Pending)
+	return code
+}
+
+// checkConfig is `escalationd check-config`: the config is already loaded and
+// valid; parse and test-render the templates, and print the result without
+// secrets.
+func checkConfig(cfg config.Config, path string, stdout, stderr io.Writer) int {
+	tmpl, err := templates.Load(cfg.Escalation.TemplatesDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "escalationd: %v\n", err)
+		return exitConfig
+	}
+	r := cfg.Redacted()
+	fmt.Fprintf(stdout, "%s: OK\n", path)
+	fmt.Fprintf(stdout, "  imap:       %s:%d (tls: %s) as %s, mailbox %s, password %s\n", r.IMAP.Host, r.IMAP.Port, r.IMAP.TLS, r.IMAP.Username, r.IMAP.Mailbox, orNone(r.IMAP.Password))
+	fmt.Fprintf(stdout, "  smtp:       %s:%d (tls: %s), from %s, password %s\n", r.SMTP.Host, r.SMTP.Port, r.SMTP.TLS, r.SMTP.From, orNone(r.SMTP.Password))
+	fmt.Fprintf(stdout, "  escalation: %s, ids %s-NNNNN, files in %s, store in %s\n", r.Escalation.Address, r.Escalation.IDPrefix,
+		filepath.Clean(r.Escalation.Dir), filepath.Clean(r.Escalation.DataDir))
+	for _, n := range tmpl.Names() {
+		fmt.Fprintf(stdout, "  template:   %s (%s)\n", n, tmpl.Source(n))
+	}
+	return exitOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: %w", addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: %w", addr, err)
+	}
+	return host, n, nil
+}

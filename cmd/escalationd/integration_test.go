@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/internal/localmail"
+	"github.com/escalationd/escalationd/workflow"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// t0 is the fixed "now" of tests that compare with golden files.
+var t0 = time.Date(2026, 11, 28, 14, 5, 0, 0, time.UTC)
+
+type harness struct {
+	t    *testing.T
+	imap *localmail.IMAPServer
+	smtp *localmail.SMTPServer
+	cfg  config.Config
+	log  *slog.Logger
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// newHarness starts in-process IMAP and SMTP servers and a config that
+// points at them, in a temporary folder.
+func newHarness(t *testing.T, edit func(*config.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	cfg := config.Default()
+	var err error
+	h.imap, err = localmail.StartIMAP(cfg.Escalation.Address, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.imap.Close() })
+	h.smtp, err = localmail.StartSMTP(localmail.SMTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.smtp.Close() })
+	dir := t.TempDir()
+	if err := demoConfig(&cfg, dir, h.imap.Addr, h.smtp.Addr); err != nil {
+		t.Fatal(err)
+	}
+	cfg.IMAP.Password = "pw"
+	if edit != nil {
+		edit(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.cfg = cfg
+	return h
+}
+
+func (h *harness) seed(msgs []seed) {
+	h.t.Helper()
+	for _, s := range msgs {
+		if _, err := h.imap.Append("INBOX", s.raw, s.arrived); err != nil {
+			h.t.Fatalf("append %s: %v", s.what, err)
+		}
+	}
+}
+
+func (h *harness) once(now func() time.Time) int {
+	h.t.Helper()
+	return once(context.Background(), h.cfg, now, h.log)
+}
+
+func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// inspect opens the daemon's store read-only for assertions.
+func (h *harness) inspect() *daemon {
+	h.t.Helper()
+	d, err := build(h.cfg, time.Now, h.log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(d.close)
+	return d
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := os.ReadFile(path) // a missing file shows up as a diff
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs; rerun with -update and review\n--- got:\n%s", path, got)
+	}
+}
+
+func TestOnceHandlesTheDemoMailbox(t *testing.T) {
+	h := newHarness(t, nil)
+	h.seed(demoMessages(t0))
+	if code := h.once(fixed(t0)); code != exitOK {
+		t.Fatalf("once exit %d, want 0", code)
+	}
+
+	// Three new escalations, three acknowledgements, each with the §8 headers.
+	got := h.smtp.Received()
+	if len(got) != 3 {
+		t.Fatalf("%d mails sent, want 3 acknowledgements", len(got))
+	}
+	d := h.inspect()
+	queued, err := d.engine.Outbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTo := []string{"jane@acme.test", "ivan@globex.test", "li.wei@initech.test"}
+	for i, m := range got {
+		hd := m.Header
+		if m.To[0] != wantTo[i] || m.From != "escalations@example.com" {
+			t.Errorf("mail %d: envelope %s -> %v", i, m.From, m.To)
+		}
+		tag := fmt.Sprintf("ESC-%05d", i+1)
+		want := map[string]string{
+			"Message-Id":               "<" + queued[i].MessageID + ">",
+			"Reply-To":                 "<escalations+" + tag + "@example.com>",
+			"Auto-Submitted":           "auto-replied",
+			"X-Auto-Response-Suppress": "All",
+			"X-Escalationd-Loop":       "escalations@example.com",
+		}
+		for k, v := range want {
+			if g := hd.Get(k); g != v {
+				t.Errorf("mail %d %s = %q, want %q", i, k, g, v)
+			}
+		}
+		if subj := decodeHeader(hd.Get("Subject")); !strings.HasSuffix(subj, "- Escalation Acknowledged ["+tag+"]") || !strings.HasPrefix(subj, "RE: ") {
+			t.Errorf("mail %d subject %q", i, subj)
+		}
+		if hd.Get("In-Reply-To") == "" || hd.Get("References") == "" {
+			t.Errorf("mail %d lacks In-Reply-To/References", i)
+		}
+	}
+	if s := decodeHeader(got[1].Header.Get("Subject")); s != "RE: Не проходят платежи с карт - Escalation Acknowledged [ESC-00002]" {
+		t.Errorf("KOI8-R subject decoded to %q", s)
+	}
+
+	// Threading: the two replies went to ESC-00001.
+	list, err := d.engine.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].Messages != 3 || list[2].Attachments != 1 {
+		t.Fatalf("escalations: %+v", list)
+	}
+	att, err := os.ReadFile(filepath.Join(h.cfg.Escalation.Dir, "ESC-00003", "sync-error.log"))
+	if err != nil || !strings.Contains(string(att), "deadlock detected") {
+		t.Errorf("attachment: %q %v", att, err)
+	}
+
+	// Every message is marked handled on the server.
+	msgs, err := h.imap.Messages("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if !slices.Contains(m.Flags, `\Seen`) {
+			t.Errorf("UID %d not flagged \\Seen: %v", m.UID, m.Flags)
+		}
+	}
+
+	track, err := os.ReadFile(filepath.Join(h.cfg.Escalation.Dir, "ESC-00001-tracking.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "ESC-00001-tracking.md", track)
+	ru, _ := os.ReadFile(filepath.Join(h.cfg.Escalation.Dir, "ESC-00002-tracking.md"))
+	for _, want := range []string{"Прошу эскалировать", "Иван Петров"} {
+		if !strings.Contains(string(ru), want) {
+			t.Errorf("ESC-00002 tracking file lacks %q", want)
+		}
+	}
+	html, _ := os.ReadFile(filepath.Join(h.cfg.Escalation.Dir, "ESC-00003-tracking.md"))
+	if strings.Contains(string(html), "<p>") || !strings.Contains(string(html), "nightly sync") {
+		t.Errorf("HTML-only body not turned into text:\n%s", html)
+	}
+	mid := regexp.MustCompile(`esc-00001\.ack\.[0-9a-f]+@`)
+	golden(t, "ack.eml", mid.ReplaceAll(got[0].Data, []byte("esc-00001.ack.RANDOM@")))
+
+	// A second run finds nothing to do and sends nothing.
+	if code := h.once(fixed(t0)); code != exitOK {
+		t.Fatalf("second once exit %d", code)
+	}
+	if n := len(h.smtp.Received()); n != 3 {
+		t.Fatalf("second run sent mail: %d in all", n)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
+	down := freeAddr(t)
+	h := newHarness(t, func(c *config.Config) {
+		c.SMTP.Host, c.SMTP.Port, _ = splitHostPort(down)
+	})
+	h.seed(demoMessages(time.Now())[:1])
+	if code := h.once(time.Now); code != exitWork {
+		t.Fatalf("once with SMTP down exit %d, want 1", code)
+	}
+	d := h.inspect()
+	q, err := d.engine.Outbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Status != "queued" || q[0].Attempts != 1 {
+		t.Fatalf("outbox after the failed run: %+v", q)
+	}
+	queuedID := q[0].MessageID
+	d.close()
+
+	srv, err := localmail.StartSMTP(localmail.SMTPOptions{Addr: down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("once with SMTP back exit %d, want 0", code)
+	}
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("third once exit %d", code)
+	}
+	got := srv.Received()
+	if len(got) != 1 {
+		t.Fatalf("%d mails delivered, want exactly 1", len(got))
+	}
+	if id := got[0].Header.Get("Message-Id"); id != "<"+queuedID+">" {
+		t.Errorf("delivered Message-ID %s, want the one stored at queue time <%s>", id, queuedID)
+	}
+	track, _ := os.ReadFile(filepath.Join(h.cfg.Escalation.Dir, "ESC-00001-tracking.md"))
+	if !strings.Contains(string(track), "Escalation acknowledged") || !strings.Contains(string(track), "7. [x] Customer notified of escalation") {
+		t.Errorf("tracking file not updated after delivery:\n%s", track)
+	}
+}
+
+func TestRunAcknowledgesThroughIdle(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.IMAP.PollInterval = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, h.cfg, time.Now, h.log) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("run did not stop within 10 s of cancel")
+		}
+	}()
+
+	// The first message shows the daemon is up and idling; the second must
+	// arrive through IDLE, since polling would wait an hour.
+	msgs := demoMessages(time.Now())
+	for i, s := range []seed{msgs[0], msgs[4]} {
+		start := time.Now()
+		if _, err := h.imap.Append("INBOX", s.raw, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := h.smtp.Wait(wctx, i+1)
+		wcancel()
+		if err != nil {
+			t.Fatalf("message %d not acknowledged within 2 s: %v", i+1, err)
+		}
+		t.Logf("message %d acknowledged %v after APPEND", i+1, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func TestProcessedMailboxAndQuarantine(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.IMAP.ProcessedMailbox = "Processed"
+		c.Limits.MaxMessageBytes = 4096
+	})
+	msgs := demoMessages(time.Now())
+	h.seed(msgs[:1])
+	big := append([]byte("From: big@acme.test\r\nSubject: huge\r\nMessage-ID: <big@acme.test>\r\n\r\n"), bytes.Repeat([]byte("x"), 8192)...)
+	if _, err := h.imap.Append("INBOX", big, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("once exit %d", code)
+	}
+	count := func(mbox string) int {
+		m, err := h.imap.Messages(mbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(m)
+	}
+	if in, p, q := count("INBOX"), count("Processed"), count("Quarantine"); in != 0 || p != 1 || q != 1 {
+		t.Fatalf("INBOX %d, Processed %d, Quarantine %d; want 0, 1, 1", in, p, q)
+	}
+	if n := len(h.smtp.Received()); n != 1 {
+		t.Errorf("%d mails sent, want 1 (none for the quarantined one)", n)
+	}
+}
+
+func TestUIDValidityChangeAppliesNothingTwice(t *testing.T) {
+	h := newHarness(t, nil)
+	h.seed(demoMessages(time.Now()))
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("once exit %d", code)
+	}
+	st, err := workflow.OpenStore(h.cfg.Escalation.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the server had renumbered the mailbox.
+	if err := st.ResetCheckpoint(context.Background(), "INBOX", 4242); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("once after UIDVALIDITY change exit %d", code)
+	}
+	d := h.inspect()
+	counts, err := d.engine.MessageCounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same UIDs come back, are recognised by Message-ID, and stay
+	// recorded as applied once each.
+	if counts[workflow.Applied] != 5 || counts[workflow.Duplicate] != 0 {
+		t.Errorf("messages by disposition: %v; want 5 applied", counts)
+	}
+	if list, _ := d.engine.List(context.Background()); len(list) != 3 || list[0].Messages != 3 {
+		t.Errorf("escalations after the re-read: %+v", list)
+	}
+	if n := len(h.smtp.Received()); n != 3 {
+		t.Errorf("%d mails sent in all, want 3", n)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	example, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(good, example, 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, bytes.Replace(example, []byte("port: 993"), []byte("port: 99999"), 1), 0o644)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, append(append([]byte{}, example...), []byte("\nbogus: 1\n")...), 0o644)
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"check-config", "--config", good}, exitOK, "OK"},
+		{[]string{"check-config", "--config", bad}, exitConfig, "imap.port"},
+		{[]string{"check-config", "--config", unknown}, exitConfig, "bogus"},
+		{[]string{"once"}, exitConfig, "--config FILE is required"},
+		{[]string{"frobnicate"}, exitConfig, "unknown command"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli(tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String()+stderr.String(), tc.out) {
+			t.Errorf("%v: exit %d, output %q; want %d and %q", tc.args, code, stdout.String()+stderr.String(), tc.code, tc.out)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	t.Setenv("ESCALATIOND_IMAP_PASSWORD", "s3cret-value")
+	if code := cli([]string{"check-config", "--config", good}, &stdout, &stderr); code != exitOK || strings.Contains(stdout.String(), "s3cret-value") {
+		t.Errorf("check-config printed the password or failed (%d): %s", code, stdout.String())
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	var out bytes.Buffer
+	if err := demo(context.Background(), dir, &out, slog.New(slog.NewTextHandler(testWriter{t}, nil))); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	for _, want := range []string{"5 messages seeded, 5 applied", "3 escalations", "3 mails sent", "ESC-00001-tracking.md"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	sent, _ := filepath.Glob(filepath.Join(dir, "sent", "*.eml"))
+	if len(sent) != 3 {
+		t.Errorf("%d .eml files in sent/, want 3", len(sent))
+	}
+}

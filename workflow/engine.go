@@ -1,0 +1,556 @@
+package workflow
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/templates"
+)
+
+// Engine applies inbound messages to escalations, queues the mail they cause
+// and keeps the tracking files. Its methods are safe for concurrent use.
+type Engine struct {
+	st     *Store
+	cfg    config.Config
+	loc    *time.Location
+	tmpl   *templates.Set
+	now    func() time.Time
+	log    *slog.Logger
+	router router
+
+	fromName, fromEmail string
+
+	renderMu sync.Mutex    // one tracking-file write at a time
+	wake     chan struct{} // signalled when mail is queued
+}
+
+// New returns an engine over st. now is the clock (time.Now in main); log may
+// be nil (slog.Default()). cfg must be validated.
+func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	loc, err := time.LoadLocation(cfg.Escalation.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("escalation.timezone: %w", err)
+	}
+	from, err := mail.ParseAddress(cfg.SMTP.From)
+	if err != nil {
+		return nil, fmt.Errorf("smtp.from: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Escalation.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create escalation.dir %s: %w", cfg.Escalation.Dir, err)
+	}
+	return &Engine{
+		st: st, cfg: cfg, loc: loc, tmpl: tmpl, now: now, log: log,
+		router:   newRouter(cfg.Escalation.IDPrefix, cfg.Escalation.Address),
+		fromName: from.Name, fromEmail: from.Address,
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() *Store { return e.st }
+
+// OutboxWake is signalled (without blocking) each time mail is queued.
+func (e *Engine) OutboxWake() <-chan struct{} { return e.wake }
+
+func (e *Engine) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Tag formats an escalation number with the configured prefix: "ESC-00042".
+func (e *Engine) Tag(id int64) string { return FormatTag(e.cfg.Escalation.IDPrefix, id) }
+
+// TrackingPath is the tracking file of escalation id.
+func (e *Engine) TrackingPath(id int64) string {
+	return filepath.Join(e.cfg.Escalation.Dir, e.Tag(id)+"-tracking.md")
+}
+
+// Result tells what Ingest did with a message.
+type Result struct {
+	Disposition  Disposition
+	EscalationID int64 // 0 when none
+	New          bool  // a new escalation was opened
+	Via          string
+}
+
+// Ingest applies one inbound message: de-duplicates it, routes it to its
+// escalation or opens a new one, saves its attachments, queues the mail it
+// causes and advances the mailbox checkpoint, all in one transaction; then it
+// rewrites the tracking file. An error means nothing was committed, except
+// when it wraps ErrRender: then the message is committed and only its
+// tracking file is stale (RenderStale retries it).
+func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
+	var res Result
+	err := e.st.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = e.apply(tx, in)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Disposition == Applied && res.EscalationID != 0 {
+		if err := e.render(ctx, res.EscalationID); err != nil {
+			return res, err
+		}
+	}
+	e.signal()
+	return res, nil
+}
+
+// ErrRender wraps a failure to write a tracking file after its change was
+// committed.
+var ErrRender = errors.New("tracking file not written")
+
+func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
+	now := e.now()
+	ref := MessageRef{Mailbox: in.Mailbox, UIDValidity: in.UIDValidity, UID: in.UID, InternalDate: in.InternalDate, Size: in.Size}
+	if dupOf, err := e.duplicateOf(tx, in); err != nil {
+		return Result{}, err
+	} else if dupOf != "" {
+		e.log.Info("duplicate message: applied before, not applied again", "uid", in.UID, "message_id", in.MessageID, "same_as", dupOf)
+		if err := recordMessage(tx, ref, in, 0, Duplicate, "same as "+dupOf, now); err != nil {
+			return Result{}, err
+		}
+		removeSpool(in)
+		return Result{Disposition: Duplicate}, advanceCheckpoint(tx, ref)
+	}
+
+	id, via, err := e.router.route(tx, in)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Disposition: Applied, EscalationID: id, Via: via}
+	if id == 0 {
+		if id, err = e.open(tx, in, now); err != nil {
+			return Result{}, err
+		}
+		res.EscalationID, res.New, res.Via = id, true, "new"
+	} else if err := e.reply(tx, id, in, via, now); err != nil {
+		return Result{}, err
+	}
+	if err := e.logInbound(tx, id, in, now); err != nil {
+		return Result{}, err
+	}
+	if in.MessageID != "" {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO thread_ids(message_id, esc_id, outbound) VALUES(?, ?, 0)`, in.MessageID, id); err != nil {
+			return Result{}, fmt.Errorf("store: remember thread id: %w", err)
+		}
+	}
+	if err := addParticipants(tx, id, e.cfg.Escalation.Address, append(append([]Address{in.From}, in.To...), in.Cc...)); err != nil {
+		return Result{}, err
+	}
+	if err := recordMessage(tx, ref, in, id, Applied, "", now); err != nil {
+		return Result{}, err
+	}
+	if err := bumpVersion(tx, id); err != nil {
+		return Result{}, err
+	}
+	e.log.Info("message applied", "uid", in.UID, "message_id", in.MessageID, "escalation", e.Tag(id), "via", res.Via)
+	return res, advanceCheckpoint(tx, ref)
+}
+
+// duplicateOf returns a description of the earlier message in is a copy of
+// (same Message-ID, or same bytes), or "".
+func (e *Engine) duplicateOf(tx *sql.Tx, in *Inbound) (string, error) {
+	var uid int64
+	if in.MessageID != "" {
+		err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND disposition = 'applied' LIMIT 1`, in.MessageID).Scan(&uid)
+		if err == nil {
+			return fmt.Sprintf("Message-ID <%s> (UID %d)", in.MessageID, uid), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("store: look up Message-ID: %w", err)
+		}
+	}
+	if in.RawSHA256 != "" {
+		err := tx.QueryRow(`SELECT uid FROM messages WHERE sha256 = ? AND disposition = 'applied' LIMIT 1`, in.RawSHA256).Scan(&uid)
+		if err == nil {
+			return fmt.Sprintf("identical bytes (UID %d)", uid), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("store: look up digest: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// recordMessage records what became of a fetched message. The same UID seen
+// again (a checkpoint that went back) is marked again, but a message once
+// applied stays recorded as applied.
+func recordMessage(tx *sql.Tx, ref MessageRef, in *Inbound, escID int64, d Disposition, reason string, now time.Time) error {
+	var mid, sha, raw string
+	if in != nil {
+		mid, sha, raw = in.MessageID, in.RawSHA256, in.RawPath
+	}
+	var esc any
+	if escID != 0 {
+		esc = escID
+	}
+	_, err := tx.Exec(`INSERT INTO messages(mailbox, uidvalidity, uid, message_id, sha256, esc_id, disposition, reason, internal_date, handled_at, raw_path)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET marked = 0,
+			disposition = CASE WHEN messages.disposition = 'applied' THEN 'applied' ELSE excluded.disposition END,
+			reason = CASE WHEN messages.disposition = 'applied' THEN messages.reason ELSE excluded.reason END`,
+		ref.Mailbox, ref.UIDValidity, ref.UID, mid, sha, esc, string(d), reason, ms(ref.InternalDate), ms(now), raw)
+	if err != nil {
+		return fmt.Errorf("store: record message UID %d: %w", ref.UID, err)
+	}
+	return nil
+}
+
+// Quarantine records that the message ref is set aside without being applied,
+// and why, and advances the checkpoint past it. The caller then moves it to
+// the quarantine mailbox.
+func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason string) error {
+	return e.st.tx(ctx, func(tx *sql.Tx) error {
+		in := &Inbound{RawPath: rawPath}
+		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
+			return err
+		}
+		return advanceCheckpoint(tx, ref)
+	})
+}
+
+func bumpVersion(tx *sql.Tx, id int64) error {
+	if _, err := tx.Exec(`UPDATE escalations SET version = version + 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: bump version of %d: %w", id, err)
+	}
+	return nil
+}
+
+func addTimeline(tx *sql.Tx, id int64, at time.Time, text, actor string) error {
+	if _, err := tx.Exec(`INSERT INTO timeline(esc_id, at, text, actor) VALUES(?, ?, ?, ?)`, id, ms(at), text, actor); err != nil {
+		return fmt.Errorf("store: add timeline entry: %w", err)
+	}
+	return nil
+}
+
+func addParticipants(tx *sql.Tx, id int64, own string, addrs []Address) error {
+	for _, a := range addrs {
+		email := strings.TrimSpace(a.Email)
+		if email == "" || strings.EqualFold(email, own) {
+			continue
+		}
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO participants(esc_id, email) VALUES(?, ?)`, id, email); err != nil {
+			return fmt.Errorf("store: add participant: %w", err)
+		}
+	}
+	return nil
+}
+
+// customer returns the customers entry of email's domain, or a customer named
+// by the address itself.
+func (e *Engine) customer(email string) (config.Customer, bool) {
+	domain := ""
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		domain = email[i+1:]
+	}
+	for _, c := range e.cfg.Customers {
+		if strings.EqualFold(c.Domain, domain) {
+			return c, true
+		}
+	}
+	return config.Customer{Domain: domain, Name: email}, false
+}
+
+// open creates a new escalation from in and queues its acknowledgement.
+func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
+	cust, known := e.customer(in.From.Email)
+	dec := decide(in, cust)
+	opened := in.InternalDate
+	if opened.IsZero() {
+		opened = now
+	}
+	age := now.Sub(opened)
+	tooOld := e.cfg.Limits.AckMaxAge > 0 && age > e.cfg.Limits.AckMaxAge
+	clock := opened
+	if tooOld {
+		clock = now // §7: a backlog does not set off alerts at once
+	}
+	every := e.cfg.Escalation.UpdateInterval
+	res, err := tx.Exec(`INSERT INTO escalations(type, level, status, customer_name, customer_email, requester_name, subject,
+		opened_at, clock_start, level_changed_at, next_update_at, update_every, root_message_id)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(dec.Type), dec.Level, string(dec.Status), cust.Name, in.From.Email, in.From.Name, e.router.cleanSubject(in.Subject),
+		ms(opened), ms(clock), ms(clock), ms(clock.Add(every)), int64(every), in.MessageID)
+	if err != nil {
+		return 0, fmt.Errorf("store: open escalation: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store: open escalation: %w", err)
+	}
+	for i, r := range dec.Reasons {
+		if _, err := tx.Exec(`INSERT INTO reasons(esc_id, seq, text) VALUES(?, ?, ?)`, id, i+1, r); err != nil {
+			return 0, fmt.Errorf("store: add reason: %w", err)
+		}
+	}
+	if err := addTimeline(tx, id, opened, "Initial escalation received from "+in.From.Email, in.From.Email); err != nil {
+		return 0, err
+	}
+	if err := addTimeline(tx, id, now, fmt.Sprintf("Classified %s, level %s, status %s", dec.Type, dec.Level, dec.Status), ""); err != nil {
+		return 0, err
+	}
+	switch {
+	case tooOld:
+		err = addTimeline(tx, id, now, fmt.Sprintf("No acknowledgement sent: the message arrived %s ago, more than limits.ack_max_age (%s)", roundAge(age), e.cfg.Limits.AckMaxAge), "")
+	default:
+		var limited bool
+		limited, err = e.rateLimited(tx, in.From.Email, now)
+		if err != nil {
+			return 0, err
+		}
+		if limited {
+			e.log.Warn("acknowledgement suppressed: rate limit", "to", in.From.Email, "escalation", e.Tag(id))
+			err = addTimeline(tx, id, now, "acknowledgement suppressed: rate limit", "")
+		} else {
+			err = e.queueAck(tx, id, in, cust, known, dec.Level, clock.Add(every), now)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+func roundAge(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}
+
+// rateLimited reports whether to has had limits.acks_per_sender_per_hour
+// acknowledgements in the hour before now.
+func (e *Engine) rateLimited(tx *sql.Tx, to string, now time.Time) (bool, error) {
+	limit := e.cfg.Limits.AcksPerSenderPerHour
+	if limit <= 0 {
+		return true, nil // "at most 0": acknowledgements are off
+	}
+	var n int
+	err := tx.QueryRow(`SELECT count(*) FROM outbox WHERE recipient = ? AND kind = 'ack' AND queued_at > ?`, to, ms(now.Add(-time.Hour))).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: count acknowledgements: %w", err)
+	}
+	return n >= limit, nil
+}
+
+// reply applies a message that belongs to escalation id.
+func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.Time) error {
+	return addTimeline(tx, id, now, fmt.Sprintf("Message received from %s (matched by %s)", in.From.Email, via), in.From.Email)
+}
+
+func (e *Engine) logInbound(tx *sql.Tx, id int64, in *Inbound, now time.Time) error {
+	rcpts, _ := json.Marshal(append(append([]Address{}, in.To...), in.Cc...))
+	note := strings.Join(in.Notes, "; ")
+	if in.TextFromHTML {
+		note = strings.TrimPrefix(note+"; text taken from the HTML part", "; ")
+	}
+	at := in.InternalDate
+	if at.IsZero() {
+		at = now
+	}
+	res, err := tx.Exec(`INSERT INTO log(esc_id, at, inbound, from_name, from_email, recipients, subject, text, note) VALUES(?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+		id, ms(at), in.From.Name, in.From.Email, string(rcpts), in.Subject, in.Text, note)
+	if err != nil {
+		return fmt.Errorf("store: log message: %w", err)
+	}
+	logID, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("store: log message: %w", err)
+	}
+	tag := e.Tag(id)
+	taken := map[string]bool{}
+	for _, a := range in.Attachments {
+		name, err := placeAttachment(tx, e.cfg.Escalation.Dir, tag, taken, a)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO attachments(esc_id, log_id, name, rel_path, size) VALUES(?, ?, ?, ?, ?)`,
+			id, logID, name, tag+"/"+name, a.Size); err != nil {
+			return fmt.Errorf("store: record attachment: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeSpool deletes the spooled attachments of a message that is not
+// applied.
+func removeSpool(in *Inbound) {
+	for _, a := range in.Attachments {
+		if a.Path != "" {
+			os.Remove(a.Path)
+		}
+	}
+}
+
+// newMessageID returns a fresh Message-ID (without brackets) in the domain of
+// the escalation address.
+func (e *Engine) newMessageID(tag, kind string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	domain := "escalationd.invalid"
+	if i := strings.LastIndexByte(e.cfg.Escalation.Address, '@'); i >= 0 {
+		domain = e.cfg.Escalation.Address[i+1:]
+	}
+	return fmt.Sprintf("%s.%s.%s@%s", strings.ToLower(tag), kind, hex.EncodeToString(b[:]), domain)
+}
+
+// plusAddress is the escalation's own address: escalations+ESC-00042@example.com.
+func (e *Engine) plusAddress(tag string) string {
+	a := e.cfg.Escalation.Address
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		return a[:i] + "+" + tag + a[i:]
+	}
+	return a
+}
+
+// enqueue stores m in the outbox within tx. Its Message-ID is fixed here and
+// remembered for threading.
+func (e *Engine) enqueue(tx *sql.Tx, m *Outgoing, now time.Time) error {
+	if len(m.To) == 0 {
+		return fmt.Errorf("queue %s mail: no recipient", m.Kind)
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("queue %s mail: %w", m.Kind, err)
+	}
+	if _, err := tx.Exec(`INSERT INTO outbox(esc_id, kind, message_id, recipient, payload, status, next_attempt, queued_at) VALUES(?, ?, ?, ?, ?, 'queued', ?, ?)`,
+		m.EscalationID, m.Kind, m.MessageID, m.To[0].Email, string(payload), ms(now), ms(now)); err != nil {
+		return fmt.Errorf("store: queue %s mail: %w", m.Kind, err)
+	}
+	if m.EscalationID != 0 {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO thread_ids(message_id, esc_id, outbound) VALUES(?, ?, 1)`, m.MessageID, m.EscalationID); err != nil {
+			return fmt.Errorf("store: remember thread id: %w", err)
+		}
+	}
+	return nil
+}
+
+// mailHeaders are the §8 headers every mail carries, after Auto-Submitted.
+func (e *Engine) mailHeaders(autoSubmitted string) [][2]string {
+	return [][2]string{
+		{"Auto-Submitted", autoSubmitted},
+		{"X-Auto-Response-Suppress", "All"},
+		{"X-Escalationd-Loop", e.cfg.Escalation.Address},
+	}
+}
+
+// queueAck queues the acknowledgement of a new escalation (§8).
+func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Customer, knownCustomer bool, level string, nextUpdate, now time.Time) error {
+	tag := e.Tag(id)
+	subject := e.router.cleanSubject(in.Subject)
+	salutation := strings.TrimSpace(in.From.Name)
+	if salutation == "" && knownCustomer {
+		salutation = cust.Name
+	}
+	if salutation == "" {
+		salutation = "Customer"
+	}
+	body, err := e.tmpl.Render(templates.Ack, templates.AckData{
+		Salutation:  oneLine(salutation),
+		Subject:     subject,
+		Tag:         tag,
+		UpdateEvery: durationWords(e.cfg.Escalation.UpdateInterval),
+		NextUpdate:  e.fieldTime(nextUpdate),
+		Signature:   e.signature(Technical, level),
+	})
+	if err != nil {
+		return err
+	}
+	refs := append(append([]string{}, in.References...), in.MessageID)
+	if in.MessageID == "" {
+		refs = in.References
+	}
+	m := &Outgoing{
+		EscalationID: id,
+		Kind:         "ack",
+		MessageID:    e.newMessageID(tag, "ack"),
+		From:         Address{Name: e.fromName, Email: e.fromEmail},
+		EnvelopeFrom: e.cfg.Escalation.Address,
+		To:           []Address{{Name: oneLine(in.From.Name), Email: in.From.Email}},
+		ReplyTo:      e.plusAddress(tag),
+		Subject:      fmt.Sprintf("RE: %s - Escalation Acknowledged [%s]", subject, tag),
+		InReplyTo:    in.MessageID,
+		References:   refs,
+		Date:         now,
+		Headers:      e.mailHeaders("auto-replied"),
+		Body:         body,
+	}
+	return e.enqueue(tx, m, now)
+}
+
+// signature is the first roster contact of the level that has a name, else
+// the team name from smtp.from and the escalation address (§8).
+func (e *Engine) signature(t Type, level string) templates.Signature {
+	for _, c := range e.cfg.Roster.Contacts(string(t), level) {
+		if c.Name == "" {
+			continue
+		}
+		s := templates.Signature{Name: c.Name, Title: c.Title}
+		if c.Phone != "" {
+			s.Contact = append(s.Contact, c.Phone)
+		}
+		if c.Email != "" {
+			s.Contact = append(s.Contact, c.Email)
+		}
+		return s
+	}
+	name := e.fromName
+	if name == "" {
+		name = "Escalations team"
+	}
+	return templates.Signature{Name: name, Contact: []string{e.cfg.Escalation.Address}}
+}
+
+// fieldTime writes t as the tracking file and mail do: "2026-11-28 18:05 UTC".
+func (e *Engine) fieldTime(t time.Time) string {
+	return t.In(e.loc).Format("2006-01-02 15:04 MST")
+}
+
+// durationWords writes an interval as people say it: "4 hours", "90 minutes".
+func durationWords(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return plural(int64(d/time.Minute), "minute")
+	default:
+		return plural(int64(d.Round(time.Second)/time.Second), "second")
+	}
+}
+
+// oneLine folds CR, LF and other control characters to spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,130 @@
+package workflow
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Router finds the escalation a message belongs to (§1 step 2).
+type router struct {
+	tag  *regexp.Regexp // [ESC-00042] anywhere in a subject, any case
+	plus *regexp.Regexp // escalations+ESC-00042@ in an address
+}
+
+func newRouter(prefix, address string) router {
+	local := address
+	if i := strings.LastIndexByte(address, '@'); i >= 0 {
+		local = address[:i]
+	}
+	p := regexp.QuoteMeta(prefix)
+	return router{
+		tag:  regexp.MustCompile(`(?i)\[\s*` + p + `-(\d{1,9})\s*\]`),
+		plus: regexp.MustCompile(`(?i)^` + regexp.QuoteMeta(local) + `\+` + p + `-(\d{1,9})@`),
+	}
+}
+
+// tagIDs returns the escalation numbers tagged in subject, in order.
+func (r router) tagIDs(subject string) []int64 {
+	var ids []int64
+	for _, m := range r.tag.FindAllStringSubmatch(subject, -1) {
+		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+			ids = append(ids, n)
+		}
+	}
+	return ids
+}
+
+// plusIDs returns the escalation numbers of plus-addresses among addrs.
+func (r router) plusIDs(addrs []string) []int64 {
+	var ids []int64
+	for _, a := range addrs {
+		if m := r.plus.FindStringSubmatch(strings.TrimSpace(a)); m != nil {
+			if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+				ids = append(ids, n)
+			}
+		}
+	}
+	return ids
+}
+
+// route returns the escalation in belongs to and how it was found, or 0 for a
+// new escalation. A tag naming an id that does not exist counts as no tag; of
+// several the first valid one wins.
+func (r router) route(tx *sql.Tx, in *Inbound) (id int64, via string, err error) {
+	for _, n := range r.tagIDs(in.Subject) {
+		if ok, err := escalationExists(tx, n); err != nil || ok {
+			return n, "subject tag", err
+		}
+	}
+	var rcpts []string
+	for _, a := range in.To {
+		rcpts = append(rcpts, a.Email)
+	}
+	for _, a := range in.Cc {
+		rcpts = append(rcpts, a.Email)
+	}
+	rcpts = append(rcpts, in.DeliveredTo...)
+	for _, n := range r.plusIDs(rcpts) {
+		if ok, err := escalationExists(tx, n); err != nil || ok {
+			return n, "plus-address", err
+		}
+	}
+	// In-Reply-To first, then References from the newest back.
+	refs := append([]string(nil), in.InReplyTo...)
+	for i := len(in.References) - 1; i >= 0; i-- {
+		refs = append(refs, in.References[i])
+	}
+	for _, mid := range refs {
+		if mid == "" {
+			continue
+		}
+		var esc int64
+		err := tx.QueryRow(`SELECT esc_id FROM thread_ids WHERE message_id = ?`, mid).Scan(&esc)
+		if err == nil {
+			return esc, "In-Reply-To/References", nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, "", fmt.Errorf("store: look up thread %s: %w", mid, err)
+		}
+	}
+	return 0, "", nil
+}
+
+func escalationExists(tx *sql.Tx, id int64) (bool, error) {
+	var one int
+	err := tx.QueryRow(`SELECT 1 FROM escalations WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: look up escalation %d: %w", id, err)
+	}
+	return true, nil
+}
+
+// replyPrefix matches one reply or forward prefix in the languages our
+// customers write in: Re, Fwd, Fw, AW, WG, SV, VS, TR, RV, Antw, Ответ, Отв,
+// Пересл, with an optional counter ("Re[2]:", "Re(3):").
+var replyPrefix = regexp.MustCompile(`(?i)^\s*(re|fwd?|aw|wg|sv|vs|tr|rv|antw|ответ|отв|пересл)\s*(\[\d+\]|\(\d+\))?\s*[:：]\s*`)
+
+// cleanSubject removes reply prefixes and every escalation tag from subject,
+// and collapses white space. It returns "(no subject)" for what is left empty.
+func (r router) cleanSubject(subject string) string {
+	s := r.tag.ReplaceAllString(subject, " ")
+	for {
+		t := replyPrefix.ReplaceAllString(s, "")
+		if t == s {
+			break
+		}
+		s = t
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "(no subject)"
+	}
+	return s
+}

@@ -1,0 +1,319 @@
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+)
+
+// Store is the daemon's state: escalations, their timelines and logs, every
+// fetched message, the outbox and the IMAP checkpoint, in one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+// migrations are applied in order; PRAGMA user_version holds how many ran.
+// Never edit one that has shipped: add another.
+var migrations = []string{
+	// 1: the foundation schema.
+	`
+CREATE TABLE mailboxes (
+	name        TEXT PRIMARY KEY,
+	uidvalidity INTEGER NOT NULL,
+	last_uid    INTEGER NOT NULL
+);
+CREATE TABLE escalations (
+	id               INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+	type             TEXT NOT NULL,
+	level            TEXT NOT NULL,
+	status           TEXT NOT NULL,
+	customer_name    TEXT NOT NULL,
+	customer_email   TEXT NOT NULL,
+	requester_name   TEXT NOT NULL,
+	subject          TEXT NOT NULL,
+	owner            TEXT NOT NULL DEFAULT '',
+	opened_at        INTEGER NOT NULL, -- unix ms, IMAP INTERNALDATE of the first message
+	clock_start      INTEGER NOT NULL, -- unix ms, when the SLA and update clocks started
+	level_changed_at INTEGER NOT NULL,
+	next_update_at   INTEGER NOT NULL,
+	update_every     INTEGER NOT NULL, -- ns
+	checklist        INTEGER NOT NULL DEFAULT 0, -- bit i: item i+1 ticked
+	root_message_id  TEXT NOT NULL,
+	version          INTEGER NOT NULL DEFAULT 1,
+	rendered_version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE reasons (
+	esc_id INTEGER NOT NULL REFERENCES escalations(id),
+	seq    INTEGER NOT NULL,
+	text   TEXT NOT NULL,
+	PRIMARY KEY (esc_id, seq)
+);
+CREATE TABLE timeline (
+	id     INTEGER PRIMARY KEY,
+	esc_id INTEGER NOT NULL REFERENCES escalations(id),
+	at     INTEGER NOT NULL,
+	text   TEXT NOT NULL,
+	actor  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX timeline_esc ON timeline(esc_id, id);
+CREATE TABLE messages (
+	id            INTEGER PRIMARY KEY,
+	mailbox       TEXT NOT NULL,
+	uidvalidity   INTEGER NOT NULL,
+	uid           INTEGER NOT NULL,
+	message_id    TEXT NOT NULL,
+	sha256        TEXT NOT NULL,
+	esc_id        INTEGER,
+	disposition   TEXT NOT NULL,
+	reason        TEXT NOT NULL DEFAULT '',
+	internal_date INTEGER NOT NULL,
+	handled_at    INTEGER NOT NULL,
+	raw_path      TEXT NOT NULL DEFAULT '',
+	marked        INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (mailbox, uidvalidity, uid)
+);
+CREATE INDEX messages_mid ON messages(message_id) WHERE message_id <> '';
+CREATE INDEX messages_sha ON messages(sha256) WHERE sha256 <> '';
+CREATE INDEX messages_unmarked ON messages(mailbox, uidvalidity) WHERE marked = 0;
+CREATE TABLE thread_ids (
+	message_id TEXT PRIMARY KEY,
+	esc_id     INTEGER NOT NULL REFERENCES escalations(id),
+	outbound   INTEGER NOT NULL
+);
+CREATE TABLE participants (
+	esc_id INTEGER NOT NULL REFERENCES escalations(id),
+	email  TEXT NOT NULL COLLATE NOCASE,
+	PRIMARY KEY (esc_id, email)
+);
+CREATE TABLE log (
+	id         INTEGER PRIMARY KEY,
+	esc_id     INTEGER NOT NULL REFERENCES escalations(id),
+	at         INTEGER NOT NULL,
+	inbound    INTEGER NOT NULL,
+	from_name  TEXT NOT NULL,
+	from_email TEXT NOT NULL,
+	recipients TEXT NOT NULL, -- JSON list of Address
+	subject    TEXT NOT NULL,
+	text       TEXT NOT NULL,
+	note       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX log_esc ON log(esc_id, id);
+CREATE TABLE attachments (
+	id       INTEGER PRIMARY KEY,
+	esc_id   INTEGER NOT NULL REFERENCES escalations(id),
+	log_id   INTEGER NOT NULL REFERENCES log(id),
+	name     TEXT NOT NULL,
+	rel_path TEXT NOT NULL UNIQUE,
+	size     INTEGER NOT NULL
+);
+CREATE TABLE actions (
+	esc_id INTEGER NOT NULL REFERENCES escalations(id),
+	seq    INTEGER NOT NULL,
+	text   TEXT NOT NULL,
+	owner  TEXT NOT NULL,
+	done   INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (esc_id, seq)
+);
+CREATE TABLE plan (
+	esc_id INTEGER NOT NULL REFERENCES escalations(id),
+	seq    INTEGER NOT NULL,
+	text   TEXT NOT NULL,
+	PRIMARY KEY (esc_id, seq)
+);
+CREATE TABLE outbox (
+	id           INTEGER PRIMARY KEY,
+	esc_id       INTEGER NOT NULL,
+	kind         TEXT NOT NULL,
+	message_id   TEXT NOT NULL UNIQUE,
+	recipient    TEXT NOT NULL COLLATE NOCASE, -- first To address, for the rate limit
+	payload      TEXT NOT NULL,                -- JSON Outgoing, fixed at queue time
+	status       TEXT NOT NULL,                -- queued | sent | failed
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_attempt INTEGER NOT NULL,
+	last_error   TEXT NOT NULL DEFAULT '',
+	queued_at    INTEGER NOT NULL,
+	sent_at      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox(status, next_attempt);
+CREATE INDEX outbox_rate ON outbox(recipient, kind, queued_at);
+`,
+}
+
+// OpenStore opens (creating if needed) the store in dataDir/escalationd.db,
+// in WAL mode with full fsync on commit, and applies pending migrations.
+func OpenStore(dataDir string) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create escalation.data_dir %s: %w", dataDir, err)
+	}
+	path := filepath.Join(dataDir, "escalationd.db")
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	return openDSN(dsn, path)
+}
+
+// OpenMemoryStore opens an empty in-memory store, for tests.
+func OpenMemoryStore() (*Store, error) {
+	return openDSN("file::memory:?_pragma=foreign_keys(ON)&_txlock=immediate", ":memory:")
+}
+
+func openDSN(dsn, name string) (*Store, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", name, err)
+	}
+	// One connection: every write is serialised, and an in-memory database is
+	// the same database for every caller.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", name, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate() error {
+	var version int
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this escalationd knows (%d): refusing to touch it", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := s.db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion is the number of migrations applied.
+func (s *Store) SchemaVersion() (int, error) {
+	var v int
+	err := s.db.QueryRow(`PRAGMA user_version`).Scan(&v)
+	return v, err
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// tx runs f in one transaction and commits it, or rolls back on error.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// Checkpoint returns the UIDVALIDITY and last handled UID stored for mailbox;
+// ok is false when the mailbox was never read.
+func (s *Store) Checkpoint(ctx context.Context, mailbox string) (uidValidity, lastUID uint32, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT uidvalidity, last_uid FROM mailboxes WHERE name = ?`, mailbox).Scan(&uidValidity, &lastUID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("store: read checkpoint of %s: %w", mailbox, err)
+	}
+	return uidValidity, lastUID, true, nil
+}
+
+// ResetCheckpoint records a new UIDVALIDITY for mailbox with no UID handled
+// yet. Messages handled under the old UIDVALIDITY stay in the store, so their
+// Message-IDs still de-duplicate what is fetched again.
+func (s *Store) ResetCheckpoint(ctx context.Context, mailbox string, uidValidity uint32) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO mailboxes(name, uidvalidity, last_uid) VALUES(?, ?, 0)
+		ON CONFLICT(name) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = 0`, mailbox, uidValidity)
+	if err != nil {
+		return fmt.Errorf("store: reset checkpoint of %s: %w", mailbox, err)
+	}
+	return nil
+}
+
+func advanceCheckpoint(tx *sql.Tx, ref MessageRef) error {
+	_, err := tx.Exec(`INSERT INTO mailboxes(name, uidvalidity, last_uid) VALUES(?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET last_uid = max(last_uid, excluded.last_uid)
+		WHERE uidvalidity = excluded.uidvalidity`, ref.Mailbox, ref.UIDValidity, ref.UID)
+	if err != nil {
+		return fmt.Errorf("store: advance checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Unmarked is a committed message not yet marked handled on the server.
+type Unmarked struct {
+	UID         uint32
+	Disposition Disposition
+}
+
+// Unmarked lists the messages of mailbox (under uidValidity) whose effects are
+// committed but which are not yet marked handled on the server, by UID.
+func (s *Store) Unmarked(ctx context.Context, mailbox string, uidValidity uint32) ([]Unmarked, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT uid, disposition FROM messages
+		WHERE mailbox = ? AND uidvalidity = ? AND marked = 0 ORDER BY uid`, mailbox, uidValidity)
+	if err != nil {
+		return nil, fmt.Errorf("store: list unmarked: %w", err)
+	}
+	defer rows.Close()
+	var out []Unmarked
+	for rows.Next() {
+		var u Unmarked
+		if err := rows.Scan(&u.UID, &u.Disposition); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// SetMarked records that the server has marked uids of mailbox handled.
+func (s *Store) SetMarked(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, uid := range uids {
+			if _, err := tx.Exec(`UPDATE messages SET marked = 1 WHERE mailbox = ? AND uidvalidity = ? AND uid = ?`, mailbox, uidValidity, uid); err != nil {
+				return fmt.Errorf("store: set marked: %w", err)
+			}
+		}
+		return nil
+	})
+}
