@@ -1,0 +1,604 @@
+// Package mailin is the inbound door: it watches the escalation mailbox over
+// IMAP (go-imap v2), parses each new message with go-message into a
+// workflow.Inbound, hands it to the workflow engine, and marks it handled on
+// the server only after the engine committed it.
+package mailin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/escalationd/escalationd/workflow"
+)
+
+// ErrAuth means the server refused the login: retrying soon will not help.
+var ErrAuth = errors.New("IMAP login refused")
+
+// Options configure the poller. Zero values are noted per field.
+type Options struct {
+	Host              string
+	Port              int
+	TLS               string      // "implicit", "starttls" or "none"
+	TLSConfig         *tls.Config // nil means verify the server as Host
+	Username          string
+	Password          string
+	Mailbox           string        // "" means INBOX
+	ProcessedMailbox  string        // "" means flag handled mail \Seen and leave it
+	QuarantineMailbox string        // "" means Quarantine
+	PollInterval      time.Duration // 0 means one minute; also the longest IDLE
+	Idle              bool          // use IDLE when the server has it
+	MaxMessageBytes   int64         // larger mail is quarantined unread; 0 means no limit
+	DataDir           string        // raw archive (DataDir/raw) and attachment spool (DataDir/spool)
+	BatchSize         int           // messages fetched per round trip; 0 means 50
+	MaxBackoff        time.Duration // longest wait before reconnecting; 0 means 5 minutes
+}
+
+// Stats count what a cycle did.
+type Stats struct {
+	Fetched, Applied, Duplicates, Quarantined int
+}
+
+// Poller reads the mailbox and feeds the engine.
+type Poller struct {
+	opts    Options
+	eng     *workflow.Engine
+	st      *workflow.Store
+	log     *slog.Logger
+	newMail chan struct{}
+
+	// rendered is set once stale tracking files were rewritten in this
+	// process; a failed cycle clears it, since the failure may have left one.
+	rendered bool
+}
+
+// New returns a poller. log nil means slog.Default().
+func New(opts Options, eng *workflow.Engine, log *slog.Logger) *Poller {
+	if opts.Mailbox == "" {
+		opts.Mailbox = "INBOX"
+	}
+	if opts.QuarantineMailbox == "" {
+		opts.QuarantineMailbox = "Quarantine"
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Minute
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 50
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Poller{opts: opts, eng: eng, st: eng.Store(), log: log, newMail: make(chan struct{}, 1)}
+}
+
+func (p *Poller) addr() string { return net.JoinHostPort(p.opts.Host, strconv.Itoa(p.opts.Port)) }
+
+// Once connects, handles everything pending and logs out: `escalationd once`.
+func (p *Poller) Once(ctx context.Context) (Stats, error) {
+	c, uidValidity, err := p.connect()
+	if err != nil {
+		return Stats{}, err
+	}
+	defer c.Close()
+	st, err := p.cycle(ctx, c, uidValidity)
+	if err == nil {
+		err = c.Logout().Wait()
+		if err != nil {
+			err = fmt.Errorf("imap logout: %w", err)
+		}
+	}
+	return st, err
+}
+
+// Run watches the mailbox until ctx ends: it handles what is pending, then
+// waits with IDLE (renewed every PollInterval) or polls every PollInterval.
+// A lost connection is re-established with capped, jittered exponential
+// backoff; a refused login waits the longest backoff at once. Run returns nil
+// when ctx ends.
+func (p *Poller) Run(ctx context.Context) error {
+	b := backoff{min: time.Second, max: p.opts.MaxBackoff}
+	for {
+		err := p.session(ctx, &b)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := b.next()
+		if errors.Is(err, ErrAuth) {
+			wait = b.max
+			p.log.Error("IMAP login refused; check imap.username and the password", "server", p.addr(), "retry_in", wait, "err", err)
+		} else {
+			p.log.Warn("IMAP session ended; reconnecting", "server", p.addr(), "retry_in", wait.Round(time.Millisecond), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// session runs cycles on one connection until it fails or ctx ends.
+func (p *Poller) session(ctx context.Context, b *backoff) error {
+	c, uidValidity, err := p.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for {
+		if _, err := p.cycle(ctx, c, uidValidity); err != nil {
+			return err
+		}
+		b.reset()
+		if ctx.Err() != nil {
+			c.Logout().Wait()
+			return nil
+		}
+		if err := p.wait(ctx, c); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			c.Logout().Wait()
+			return nil
+		}
+	}
+}
+
+// connect dials, logs in, creates the quarantine and processed mailboxes if
+// missing and selects the mailbox.
+func (p *Poller) connect() (*imapclient.Client, uint32, error) {
+	opts := &imapclient.Options{
+		TLSConfig: p.opts.TLSConfig,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					select {
+					case p.newMail <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	}
+	if opts.TLSConfig == nil {
+		opts.TLSConfig = &tls.Config{ServerName: p.opts.Host}
+	}
+	var c *imapclient.Client
+	var err error
+	switch p.opts.TLS {
+	case "implicit":
+		c, err = imapclient.DialTLS(p.addr(), opts)
+	case "starttls":
+		c, err = imapclient.DialStartTLS(p.addr(), opts)
+	default:
+		c, err = imapclient.DialInsecure(p.addr(), opts)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("imap connect %s (tls: %s): %w", p.addr(), p.opts.TLS, err)
+	}
+	if err := c.Login(p.opts.Username, p.opts.Password).Wait(); err != nil {
+		c.Close()
+		var ie *imap.Error
+		if errors.As(err, &ie) && (ie.Type == imap.StatusResponseTypeNo || ie.Code == imap.ResponseCodeAuthenticationFailed) {
+			return nil, 0, fmt.Errorf("%w: %s as %s: %v", ErrAuth, p.addr(), p.opts.Username, err)
+		}
+		return nil, 0, fmt.Errorf("imap login %s: %w", p.addr(), err)
+	}
+	for _, mbox := range []string{p.opts.QuarantineMailbox, p.opts.ProcessedMailbox} {
+		if err := p.ensureMailbox(c, mbox); err != nil {
+			c.Close()
+			return nil, 0, err
+		}
+	}
+	sel, err := c.Select(p.opts.Mailbox, nil).Wait()
+	if err != nil {
+		c.Close()
+		return nil, 0, fmt.Errorf("imap select %s: %w", p.opts.Mailbox, err)
+	}
+	return c, sel.UIDValidity, nil
+}
+
+func (p *Poller) ensureMailbox(c *imapclient.Client, name string) error {
+	if name == "" {
+		return nil
+	}
+	list, err := c.List("", name, nil).Collect()
+	if err != nil {
+		return fmt.Errorf("imap list %s: %w", name, err)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	if err := c.Create(name, nil).Wait(); err != nil {
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+			return nil
+		}
+		return fmt.Errorf("imap create mailbox %s: %w", name, err)
+	}
+	p.log.Info("created mailbox", "mailbox", name)
+	return nil
+}
+
+// wait blocks until new mail is announced, PollInterval passes or ctx ends.
+func (p *Poller) wait(ctx context.Context, c *imapclient.Client) error {
+	timer := time.NewTimer(p.opts.PollInterval)
+	defer timer.Stop()
+	if !p.opts.Idle || !c.Caps().Has(imap.CapIdle) {
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-c.Closed():
+			return errors.New("imap connection closed")
+		}
+		return nil
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		return fmt.Errorf("imap idle: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	case <-p.newMail:
+	case <-c.Closed():
+	}
+	if err := idle.Close(); err != nil {
+		return fmt.Errorf("imap idle: %w", err)
+	}
+	if err := idle.Wait(); err != nil {
+		return fmt.Errorf("imap idle: %w", err)
+	}
+	return nil
+}
+
+// cycle finishes marking what is committed, then fetches and handles every
+// message newer than the checkpoint.
+func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity uint32) (Stats, error) {
+	var st Stats
+	mbox := p.opts.Mailbox
+	stored, last, ok, err := p.st.Checkpoint(ctx, mbox)
+	if err != nil {
+		return st, err
+	}
+	if !ok || stored != uidValidity {
+		if ok {
+			p.log.Warn("UIDVALIDITY changed: reading the whole mailbox again; messages applied before are recognised by Message-ID and not applied twice",
+				"mailbox", mbox, "old", stored, "new", uidValidity)
+		}
+		if err := p.st.ResetCheckpoint(ctx, mbox, uidValidity); err != nil {
+			return st, err
+		}
+		last = 0
+	}
+	// A crash may have left committed messages unmarked, or their tracking
+	// files unwritten: finish both before anything new. Only then is a
+	// message's every effect durable, and only then is it marked.
+	if !p.rendered {
+		n, err := p.eng.RenderStale(ctx)
+		if err != nil {
+			return st, err
+		}
+		if n > 0 {
+			p.log.Info("rewrote stale tracking files", "count", n)
+		}
+		p.rendered = true
+	}
+	if err := p.finishMarks(ctx, c, uidValidity); err != nil {
+		return st, err
+	}
+
+	heads, err := p.listNew(c, last)
+	if err != nil {
+		return st, err
+	}
+	for start := 0; start < len(heads); start += p.opts.BatchSize {
+		if ctx.Err() != nil {
+			return st, nil
+		}
+		batch := heads[start:min(start+p.opts.BatchSize, len(heads))]
+		err := p.handleBatch(ctx, c, uidValidity, batch, &st)
+		if err != nil {
+			// The failed message may have committed without its tracking
+			// file (ErrRender): rewrite before marking anything else.
+			p.rendered = false
+			return st, err
+		}
+		if err := p.finishMarks(ctx, c, uidValidity); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+type head struct {
+	uid  imap.UID
+	size int64
+	date time.Time
+}
+
+// listNew returns UID, size and arrival time of every message above last.
+func (p *Poller) listNew(c *imapclient.Client, last uint32) ([]head, error) {
+	var set imap.UIDSet
+	set.AddRange(imap.UID(last+1), 0) // last+1:*
+	msgs, err := c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("imap fetch new UIDs: %w", err)
+	}
+	var heads []head
+	for _, m := range msgs {
+		// "n:*" always names the last message, even below n.
+		if uint32(m.UID) > last {
+			heads = append(heads, head{uid: m.UID, size: m.RFC822Size, date: m.InternalDate})
+		}
+	}
+	slices.SortFunc(heads, func(a, b head) int { return int(a.uid) - int(b.uid) })
+	return heads, nil
+}
+
+// handleBatch fetches the bodies of batch into the raw archive, then parses
+// and applies each message in UID order. It stops at the first message the
+// engine could not apply, so the checkpoint never passes over it.
+func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValidity uint32, batch []head, st *Stats) error {
+	var want imap.UIDSet
+	for _, h := range batch {
+		if p.opts.MaxMessageBytes <= 0 || h.size <= p.opts.MaxMessageBytes {
+			want.AddNum(h.uid)
+		}
+	}
+	raws := map[imap.UID]rawFile{}
+	if len(want) > 0 {
+		var err error
+		if raws, err = p.fetchRaw(c, want); err != nil {
+			return err
+		}
+	}
+	for _, h := range batch {
+		st.Fetched++
+		ref := workflow.MessageRef{Mailbox: p.opts.Mailbox, UIDValidity: uidValidity, UID: uint32(h.uid), InternalDate: h.date, Size: h.size}
+		if p.opts.MaxMessageBytes > 0 && h.size > p.opts.MaxMessageBytes {
+			reason := fmt.Sprintf("message of %d bytes is over limits.max_message_bytes (%d): quarantined unread", h.size, p.opts.MaxMessageBytes)
+			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
+			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, "", reason); err != nil {
+				return err
+			}
+			st.Quarantined++
+			continue
+		}
+		raw, ok := raws[h.uid]
+		if !ok {
+			// Gone from the server since we listed it (expunged elsewhere).
+			p.log.Warn("message vanished before it could be fetched; skipped", "uid", h.uid)
+			continue
+		}
+		in, err := p.parse(raw)
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			// Not the message's fault (spool folder, disk): retry later.
+			return fmt.Errorf("message UID %d: %w", h.uid, err)
+		}
+		if err != nil {
+			reason := fmt.Sprintf("cannot be parsed: %v", err)
+			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
+			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, raw.path, reason); err != nil {
+				return err
+			}
+			st.Quarantined++
+			continue
+		}
+		in.Mailbox, in.UIDValidity, in.UID, in.InternalDate, in.Size = ref.Mailbox, ref.UIDValidity, ref.UID, h.date, h.size
+		in.RawPath, in.RawSHA256 = raw.path, raw.sha
+		// The message in hand is finished even when shutdown begins.
+		res, err := p.eng.Ingest(context.WithoutCancel(ctx), in)
+		if err != nil {
+			return fmt.Errorf("message UID %d: %w", h.uid, err)
+		}
+		switch res.Disposition {
+		case workflow.Duplicate:
+			st.Duplicates++
+		default:
+			st.Applied++
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+type rawFile struct {
+	path string
+	sha  string
+}
+
+// fetchRaw streams the full bytes of each message in uids to the raw archive
+// (DataDir/raw/ab/<sha256>.eml), never holding a whole message in memory.
+func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]rawFile, error) {
+	dir := filepath.Join(p.opts.DataDir, "raw")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create raw archive %s: %w", dir, err)
+	}
+	section := &imap.FetchItemBodySection{Peek: true}
+	cmd := c.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	defer cmd.Close()
+	out := map[imap.UID]rawFile{}
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		var uid imap.UID
+		var rf rawFile
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch item := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = item.UID
+			case imapclient.FetchItemDataBodySection:
+				if item.Literal == nil {
+					continue
+				}
+				var err error
+				if rf, err = archive(dir, item.Literal); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if uid != 0 && rf.path != "" {
+			out[uid] = rf
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, fmt.Errorf("imap fetch messages: %w", err)
+	}
+	return out, nil
+}
+
+// archive copies r into the raw archive under its SHA-256 and returns where.
+func archive(dir string, r io.Reader) (rawFile, error) {
+	tmp, err := os.CreateTemp(dir, "incoming-*")
+	if err != nil {
+		return rawFile{}, fmt.Errorf("raw archive: %w", err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return rawFile{}, fmt.Errorf("raw archive: %w", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	sub := filepath.Join(dir, sum[:2])
+	if err := os.MkdirAll(sub, 0o750); err != nil {
+		os.Remove(tmp.Name())
+		return rawFile{}, fmt.Errorf("raw archive: %w", err)
+	}
+	path := filepath.Join(sub, sum+".eml")
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return rawFile{}, fmt.Errorf("raw archive: %w", err)
+	}
+	return rawFile{path: path, sha: sum}, nil
+}
+
+// parse reads an archived message. A panic in a parser is turned into an
+// error, so one hostile message cannot stop the daemon.
+func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			in, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
+		}
+	}()
+	f, err := os.Open(raw.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f, ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool")})
+}
+
+// finishMarks marks on the server every committed message not yet marked:
+// applied and duplicate mail is moved to ProcessedMailbox (or flagged \Seen),
+// quarantined mail is moved to QuarantineMailbox.
+func (p *Poller) finishMarks(ctx context.Context, c *imapclient.Client, uidValidity uint32) error {
+	pending, err := p.st.Unmarked(ctx, p.opts.Mailbox, uidValidity)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	var handled, quarantined []uint32
+	for _, u := range pending {
+		if u.Disposition == workflow.Quarantined {
+			quarantined = append(quarantined, u.UID)
+		} else {
+			handled = append(handled, u.UID)
+		}
+	}
+	for _, group := range []struct {
+		uids   []uint32
+		target string
+	}{{handled, p.opts.ProcessedMailbox}, {quarantined, p.opts.QuarantineMailbox}} {
+		if len(group.uids) == 0 {
+			continue
+		}
+		if err := p.mark(c, group.uids, group.target); err != nil {
+			return err
+		}
+		if err := p.st.SetMarked(context.WithoutCancel(ctx), p.opts.Mailbox, uidValidity, group.uids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mark moves uids to target with UID MOVE, or UID COPY + UID STORE \Deleted +
+// UID EXPUNGE where the server has UIDPLUS but not MOVE; without either, or
+// with no target, it flags them \Seen. Never a bare EXPUNGE, which would
+// remove other clients' deleted mail too.
+func (p *Poller) mark(c *imapclient.Client, uids []uint32, target string) error {
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(imap.UID(u))
+	}
+	caps := c.Caps()
+	switch {
+	case target != "" && caps.Has(imap.CapMove):
+		if _, err := c.Move(set, target).Wait(); err != nil {
+			return fmt.Errorf("imap move to %s: %w", target, err)
+		}
+		return nil
+	case target != "" && caps.Has(imap.CapUIDPlus):
+		if _, err := c.Copy(set, target).Wait(); err != nil {
+			return fmt.Errorf("imap copy to %s: %w", target, err)
+		}
+		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen, imap.FlagDeleted}}, nil).Close(); err != nil {
+			return fmt.Errorf("imap flag moved mail deleted: %w", err)
+		}
+		if err := c.UIDExpunge(set).Close(); err != nil {
+			return fmt.Errorf("imap uid expunge: %w", err)
+		}
+		return nil
+	}
+	if target != "" {
+		p.log.Warn("server has neither MOVE nor UIDPLUS: handled mail stays in place, flagged \\Seen", "target", target)
+	}
+	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		return fmt.Errorf("imap flag \\Seen: %w", err)
+	}
+	return nil
+}
+
+// backoff is a capped exponential delay with ±20% jitter.
+type backoff struct{ min, max, cur time.Duration }
+
+func (b *backoff) next() time.Duration {
+	b.cur = min(max(2*b.cur, b.min), b.max)
+	j := b.cur / 5
+	return b.cur - j + time.Duration(rand.Int64N(int64(2*j)+1))
+}
+
+func (b *backoff) reset() { b.cur = 0 }

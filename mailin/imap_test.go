@@ -1,0 +1,197 @@
+package mailin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/internal/localmail"
+	"github.com/escalationd/escalationd/templates"
+	"github.com/escalationd/escalationd/workflow"
+)
+
+func newPoller(t *testing.T, caps imap.CapSet, processed string) (*Poller, *workflow.Engine, *localmail.IMAPServer) {
+	t.Helper()
+	srv, err := localmail.StartIMAPWith(localmail.IMAPOptions{Username: "esc@example.com", Password: "pw", Caps: caps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg := config.Default()
+	cfg.Escalation.Dir = filepath.Join(t.TempDir(), "escalations")
+	cfg.Escalation.DataDir = t.TempDir()
+	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := workflow.New(st, cfg, tmpl, time.Now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(Options{
+		Host: "127.0.0.1", Port: srv.Port, TLS: "none", Username: "esc@example.com", Password: "pw",
+		ProcessedMailbox: processed, DataDir: cfg.Escalation.DataDir, PollInterval: time.Second,
+	}, eng, nil)
+	return p, eng, srv
+}
+
+func rawMessage(n int) []byte {
+	return fmt.Appendf(nil, "From: Customer %d <c%d@acme.test>\r\nTo: escalations@example.com\r\nSubject: Problem %d\r\nMessage-ID: <m%d@acme.test>\r\n\r\nIt broke.\r\n", n, n, n, n)
+}
+
+func flags(t *testing.T, srv *localmail.IMAPServer, mbox string) map[uint32][]string {
+	t.Helper()
+	msgs, err := srv.Messages(mbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint32][]string{}
+	for _, m := range msgs {
+		out[m.UID] = m.Flags
+	}
+	return out
+}
+
+// A message committed before a crash, but not marked on the server, is
+// marked by the next start and not applied again.
+func TestCommittedButUnmarkedIsFinished(t *testing.T) {
+	p, eng, srv := newPoller(t, nil, "")
+	uid, err := srv.Append("INBOX", rawMessage(1), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Apply it as the engine would have before the crash.
+	c, uidValidity, err := p.connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Store().ResetCheckpoint(context.Background(), "INBOX", uidValidity); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	path := filepath.Join(t.TempDir(), "m.eml")
+	os.WriteFile(path, rawMessage(1), 0o644)
+	f, _ := os.Open(path)
+	in, err := Parse(f, ParseOptions{SpoolDir: t.TempDir()})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Mailbox, in.UIDValidity, in.UID, in.InternalDate = "INBOX", uidValidity, uid, time.Now()
+	if _, err := eng.Ingest(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if fl := flags(t, srv, "INBOX")[uid]; slices.Contains(fl, `\Seen`) {
+		t.Fatal("marked before the poller ran")
+	}
+
+	st, err := p.Once(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Fetched != 0 {
+		t.Errorf("fetched %d: the checkpoint should have passed the committed message", st.Fetched)
+	}
+	if fl := flags(t, srv, "INBOX")[uid]; !slices.Contains(fl, `\Seen`) {
+		t.Errorf("committed message not marked after restart: %v", fl)
+	}
+	if list, _ := eng.List(context.Background()); len(list) != 1 {
+		t.Errorf("%d escalations, want 1", len(list))
+	}
+}
+
+func TestMarkingFallbacks(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		caps         imap.CapSet
+		inbox, moved int
+		seenInInbox  bool
+	}{
+		{"MOVE", nil, 0, 2, false},
+		{"UIDPLUS without MOVE", imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}, 0, 2, false},
+		{"neither: flag \\Seen in place", imap.CapSet{imap.CapIMAP4rev1: {}}, 2, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _, srv := newPoller(t, tc.caps, "Processed")
+			for i := 1; i <= 2; i++ {
+				if _, err := srv.Append("INBOX", rawMessage(i), time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.Once(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			inbox := flags(t, srv, "INBOX")
+			if len(inbox) != tc.inbox || len(flags(t, srv, "Processed")) != tc.moved {
+				t.Errorf("INBOX has %d, Processed %d; want %d, %d", len(inbox), len(flags(t, srv, "Processed")), tc.inbox, tc.moved)
+			}
+			for uid, fl := range inbox {
+				if tc.seenInInbox && !slices.Contains(fl, `\Seen`) {
+					t.Errorf("UID %d left unflagged: %v", uid, fl)
+				}
+			}
+
+			// Another client's message flagged \Deleted but not expunged
+			// must survive our marking: never a bare EXPUNGE.
+			other, _ := srv.Append("INBOX", rawMessage(98), time.Now(), `\Deleted`)
+			mine, _ := srv.Append("INBOX", rawMessage(99), time.Now())
+			c, _, err := p.connect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := p.mark(c, []uint32{mine}, "Processed"); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := flags(t, srv, "INBOX")[other]; !ok {
+				t.Fatal("another client's \\Deleted message was expunged")
+			}
+		})
+	}
+}
+
+func TestBadLoginIsErrAuth(t *testing.T) {
+	p, _, _ := newPoller(t, nil, "")
+	p.opts.Password = "wrong"
+	_, err := p.Once(context.Background())
+	if err == nil || !errorsIs(err, ErrAuth) {
+		t.Fatalf("Once with a bad password: %v, want ErrAuth", err)
+	}
+}
+
+func TestQuarantineUnparseable(t *testing.T) {
+	p, eng, srv := newPoller(t, nil, "")
+	// A multipart with no boundary parameter cannot be read as MIME.
+	bad := []byte("From: x@acme.test\r\nSubject: broken\r\nMessage-ID: <bad@acme.test>\r\nContent-Type: multipart/mixed\r\n\r\nno parts\r\n")
+	srv.Append("INBOX", bad, time.Now())
+	srv.Append("INBOX", rawMessage(1), time.Now())
+	st, err := p.Once(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Applied != 1 || st.Quarantined != 1 {
+		t.Errorf("stats %+v: want 1 applied, 1 quarantined", st)
+	}
+	counts, _ := eng.MessageCounts(context.Background())
+	if counts[workflow.Applied] != 1 || counts[workflow.Quarantined] != 1 {
+		t.Errorf("dispositions %v", counts)
+	}
+	if len(flags(t, srv, "Quarantine")) != 1 || len(flags(t, srv, "INBOX")) != 1 {
+		t.Error("the malformed message was not moved to Quarantine")
+	}
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
