@@ -94,7 +94,7 @@ func (p *Poller) addr() string { return net.JoinHostPort(p.opts.Host, strconv.It
 
 // Once connects, handles everything pending and logs out: `escalationd once`.
 func (p *Poller) Once(ctx context.Context) (Stats, error) {
-	c, uidValidity, err := p.connect()
+	c, uidValidity, err := p.connect(ctx)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -138,11 +138,15 @@ func (p *Poller) Run(ctx context.Context) error {
 
 // session runs cycles on one connection until it fails or ctx ends.
 func (p *Poller) session(ctx context.Context, b *backoff) error {
-	c, uidValidity, err := p.connect()
+	c, uidValidity, err := p.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	// Shutdown finishes the message in hand; should a server stall, the
+	// connection is cut so the daemon still exits within its 10 s.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, func() { c.Close() }) })
+	defer stop()
 	for {
 		if _, err := p.cycle(ctx, c, uidValidity); err != nil {
 			return err
@@ -162,9 +166,41 @@ func (p *Poller) session(ctx context.Context, b *backoff) error {
 	}
 }
 
+// shutdownGrace is how long a session may go on after shutdown began.
+const shutdownGrace = 7 * time.Second
+
+// dial opens the connection as Options.TLS says; ctx bounds the dial.
+func (p *Poller) dial(ctx context.Context, opts *imapclient.Options) (*imapclient.Client, error) {
+	nd := &net.Dialer{Timeout: 30 * time.Second}
+	switch p.opts.TLS {
+	case "implicit":
+		cfg := opts.TLSConfig.Clone()
+		if cfg.NextProtos == nil {
+			cfg.NextProtos = []string{"imap"}
+		}
+		conn, err := (&tls.Dialer{NetDialer: nd, Config: cfg}).DialContext(ctx, "tcp", p.addr())
+		if err != nil {
+			return nil, err
+		}
+		return imapclient.New(conn, opts), nil
+	case "starttls":
+		conn, err := nd.DialContext(ctx, "tcp", p.addr())
+		if err != nil {
+			return nil, err
+		}
+		return imapclient.NewStartTLS(conn, opts)
+	default:
+		conn, err := nd.DialContext(ctx, "tcp", p.addr())
+		if err != nil {
+			return nil, err
+		}
+		return imapclient.New(conn, opts), nil
+	}
+}
+
 // connect dials, logs in, creates the quarantine and processed mailboxes if
 // missing and selects the mailbox.
-func (p *Poller) connect() (*imapclient.Client, uint32, error) {
+func (p *Poller) connect(ctx context.Context) (*imapclient.Client, uint32, error) {
 	opts := &imapclient.Options{
 		TLSConfig: p.opts.TLSConfig,
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -181,16 +217,7 @@ func (p *Poller) connect() (*imapclient.Client, uint32, error) {
 	if opts.TLSConfig == nil {
 		opts.TLSConfig = &tls.Config{ServerName: p.opts.Host}
 	}
-	var c *imapclient.Client
-	var err error
-	switch p.opts.TLS {
-	case "implicit":
-		c, err = imapclient.DialTLS(p.addr(), opts)
-	case "starttls":
-		c, err = imapclient.DialStartTLS(p.addr(), opts)
-	default:
-		c, err = imapclient.DialInsecure(p.addr(), opts)
-	}
+	c, err := p.dial(ctx, opts)
 	if err != nil {
 		return nil, 0, fmt.Errorf("imap connect %s (tls: %s): %w", p.addr(), p.opts.TLS, err)
 	}

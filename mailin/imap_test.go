@@ -2,6 +2,7 @@ package mailin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -74,7 +75,7 @@ func TestCommittedButUnmarkedIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Apply it as the engine would have before the crash.
-	c, uidValidity, err := p.connect()
+	c, uidValidity, err := p.connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestMarkingFallbacks(t *testing.T) {
 			// must survive our marking: never a bare EXPUNGE.
 			other, _ := srv.Append("INBOX", rawMessage(98), time.Now(), `\Deleted`)
 			mine, _ := srv.Append("INBOX", rawMessage(99), time.Now())
-			c, _, err := p.connect()
+			c, _, err := p.connect(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,3 +196,33 @@ func TestQuarantineUnparseable(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestTLSModes(t *testing.T) {
+	serverTLS, roots, err := localmail.SelfSignedTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"implicit", "starttls"} {
+		t.Run(mode, func(t *testing.T) {
+			srv, err := localmail.StartIMAPWith(localmail.IMAPOptions{Username: "esc@example.com", Password: "pw",
+				TLSConfig: serverTLS, ImplicitTLS: mode == "implicit"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			p, _, _ := newPoller(t, nil, "")
+			p.opts.Port, p.opts.TLS = srv.Port, mode
+			p.opts.TLSConfig = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+			srv.Append("INBOX", rawMessage(1), time.Now())
+			st, err := p.Once(context.Background())
+			if err != nil || st.Applied != 1 {
+				t.Fatalf("Once over %s: %+v, %v", mode, st, err)
+			}
+			// Without the test root the certificate must be refused.
+			p.opts.TLSConfig = &tls.Config{ServerName: "127.0.0.1"}
+			if _, err := p.Once(context.Background()); err == nil {
+				t.Fatal("an untrusted certificate was accepted")
+			}
+		})
+	}
+}

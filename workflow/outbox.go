@@ -73,18 +73,21 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 		}
 		lastID = q.id
 		sendErr := m.Send(ctx, &q.m)
+		// Whatever the server answered is recorded even when shutdown has
+		// begun: a delivered mail left "queued" would be sent again.
+		rec := context.WithoutCancel(ctx)
 		switch {
 		case sendErr == nil:
 			streak = 0
 			st.Sent++
-			if err := e.outboxSent(ctx, q); err != nil {
+			if err := e.outboxSent(rec, q); err != nil {
 				return st, err
 			}
 		case errors.Is(sendErr, ErrPermanent):
 			streak = 0
 			st.Failed++
 			e.log.Error("mail refused permanently; not retried", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "err", sendErr)
-			if err := e.outboxFailed(ctx, q, sendErr); err != nil {
+			if err := e.outboxFailed(rec, q, sendErr); err != nil {
 				return st, err
 			}
 		default:
@@ -95,7 +98,7 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 			st.Deferred++
 			wait := outboxBackoff(q.attempts + 1)
 			e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", sendErr)
-			if _, err := e.st.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
+			if _, err := e.st.db.ExecContext(rec, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
 				ms(e.now().Add(wait)), sendErr.Error(), q.id); err != nil {
 				return st, fmt.Errorf("store: defer mail: %w", err)
 			}

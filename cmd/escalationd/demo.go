@@ -65,23 +65,23 @@ func demo(ctx context.Context, dir string, stdout io.Writer, log *slog.Logger) e
 	done := make(chan error, 1)
 	go func() { done <- d.run(runCtx) }()
 
-	wantAcks := 3
+	// Done when every seeded message is handled and no mail is left queued.
 	deadline, cancelWait := context.WithTimeout(ctx, 20*time.Second)
 	defer cancelWait()
-	_, werr := smtpSrv.Wait(deadline, wantAcks)
-	for werr == nil {
-		counts, err := d.engine.MessageCounts(ctx)
-		if err != nil {
+	var werr error
+	for {
+		finished, err := demoFinished(deadline, d, len(seeds))
+		if err != nil || finished {
 			werr = err
-			break
-		}
-		if counts[workflow.Applied]+counts[workflow.Duplicate]+counts[workflow.Quarantined] >= len(seeds) {
 			break
 		}
 		select {
 		case <-deadline.Done():
 			werr = deadline.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
+		}
+		if werr != nil {
+			break
 		}
 	}
 	cancel()
@@ -93,6 +93,28 @@ func demo(ctx context.Context, dir string, stdout io.Writer, log *slog.Logger) e
 	}
 	log.Debug("demo finished", "took", time.Since(start))
 	return demoSummary(ctx, d, dir, len(seeds), smtpSrv, time.Since(start), stdout)
+}
+
+// demoFinished reports whether all seeded messages are handled and the
+// outbox holds no queued mail.
+func demoFinished(ctx context.Context, d *daemon, seeded int) (bool, error) {
+	counts, err := d.engine.MessageCounts(ctx)
+	if err != nil {
+		return false, err
+	}
+	if counts[workflow.Applied]+counts[workflow.Duplicate]+counts[workflow.Quarantined] < seeded {
+		return false, nil
+	}
+	out, err := d.engine.Outbox(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range out {
+		if m.Status == "queued" {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func demoConfig(cfg *config.Config, dir, imapAddr, smtpAddr string) error {
@@ -125,12 +147,12 @@ func demoSummary(ctx context.Context, d *daemon, dir string, seeded int, smtpSrv
 		return err
 	}
 	sent := smtpSrv.Received()
-	fmt.Fprintf(w, "escalationd demo: %d messages seeded, %d applied, %d duplicates, %d quarantined; %d escalations; %d mails sent (%.1fs)\n\n",
-		seeded, counts[workflow.Applied], counts[workflow.Duplicate], counts[workflow.Quarantined], len(list), len(sent), took.Seconds())
+	fmt.Fprintf(w, "escalationd demo: %d messages seeded, %d applied, %d duplicates, %d quarantined; %d escalations; %d mails sent (%v)\n\n",
+		seeded, counts[workflow.Applied], counts[workflow.Duplicate], counts[workflow.Quarantined], len(list), len(sent), took.Round(time.Millisecond))
 	fmt.Fprintln(w, "Escalations:")
 	for _, s := range list {
 		fmt.Fprintf(w, "  %s  %-9s  %-6s  %-9s  %s — %s\n", s.Tag, s.Type, s.Level, s.Status, s.CustomerName, s.Subject)
-		fmt.Fprintf(w, "             %s  (%d messages in, %d sent, %d attachments)\n", s.TrackingPath, s.Messages, s.Sent, s.Attachments)
+		fmt.Fprintf(w, "             %s  (in: %d, sent: %d, attachments: %d)\n", s.TrackingPath, s.Messages, s.Sent, s.Attachments)
 	}
 	fmt.Fprintf(w, "\nSent mail, as the SMTP server received it (%s):\n", filepath.Join(dir, "sent"))
 	for _, m := range sent {

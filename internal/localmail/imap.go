@@ -2,6 +2,7 @@ package localmail
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,10 @@ type IMAPOptions struct {
 	// comes only when the client ends it, and no update arrives meanwhile),
 	// so a client's fallbacks can be tested. Such a set must hold IMAP4rev1.
 	Caps imap.CapSet
+	// TLSConfig, when not nil, makes the server offer STARTTLS with it, or
+	// speak TLS from the first byte when ImplicitTLS is set.
+	TLSConfig   *tls.Config
+	ImplicitTLS bool
 }
 
 // DefaultCaps returns the capabilities StartIMAP advertises: IMAP4rev1 and
@@ -106,6 +111,7 @@ func StartIMAPWith(opts IMAPOptions) (*IMAPServer, error) {
 		},
 		Caps:         caps,
 		InsecureAuth: true,
+		TLSConfig:    opts.TLSConfig,
 		Logger:       log.New(io.Discard, "", 0),
 	})
 
@@ -123,6 +129,9 @@ func StartIMAPWith(opts IMAPOptions) (*IMAPServer, error) {
 		// imapserver advertises IDLE on every IMAP4rev1 server, whatever
 		// Caps says: take it out of the CAPABILITY lines on the wire.
 		ln = &capFilterListener{Listener: ln, drop: []string{string(imap.CapIdle)}}
+	}
+	if opts.TLSConfig != nil && opts.ImplicitTLS {
+		ln = tls.NewListener(ln, opts.TLSConfig)
 	}
 	go func() {
 		defer close(s.served)
