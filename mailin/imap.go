@@ -392,6 +392,7 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 		}
 	}
 	raws := map[imap.UID]rawFile{}
+	p.log.Debug("fetching batch", "first_uid", batch[0].uid, "count", len(batch))
 	if len(want) > 0 {
 		var err error
 		if raws, err = p.fetchRaw(c, want); err != nil {
@@ -575,6 +576,7 @@ func (p *Poller) finishMarks(ctx context.Context, c *imapclient.Client, uidValid
 		if err := p.mark(c, group.uids, group.target); err != nil {
 			return err
 		}
+		p.log.Info("marked handled", "count", len(group.uids), "first_uid", group.uids[0], "last_uid", group.uids[len(group.uids)-1], "moved_to", group.target)
 		if err := p.st.SetMarked(context.WithoutCancel(ctx), p.opts.Mailbox, uidValidity, group.uids); err != nil {
 			return err
 		}

@@ -292,7 +292,7 @@ func TestOutboxRetriesThenSends(t *testing.T) {
 	if st.Sent != 0 || st.Pending != 1 {
 		t.Fatalf("flush before the retry is due sent something: %+v", st)
 	}
-	c.t = c.t.Add(outboxMaxBackoff)
+	c.t = c.t.Add(e.cfg.SMTP.RetryMax + time.Minute)
 	st, _ = e.FlushOutbox(context.Background(), m, false)
 	if st.Sent != 1 || st.Pending != 0 || len(m.sent) != 1 || m.sent[0].MessageID != queuedID {
 		t.Fatalf("retry: %+v, sent %d", st, len(m.sent))

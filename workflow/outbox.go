@@ -19,21 +19,23 @@ type Mailer interface {
 	Send(ctx context.Context, m *Outgoing) error
 }
 
-// Outbox retry backoff: first retry after outboxMinBackoff, doubling, capped.
-const (
-	outboxMinBackoff = 30 * time.Second
-	outboxMaxBackoff = 30 * time.Minute
-	// After this many transient failures in a row one flush stops: the server
-	// is down and every further attempt would only wait for its time-out.
-	outboxFailStreak = 3
-)
+// After this many transient failures in a row one flush stops: the server is
+// down and every further attempt would only wait for its time-out.
+const outboxFailStreak = 3
 
-func outboxBackoff(attempts int) time.Duration {
-	d := outboxMinBackoff
-	for i := 1; i < attempts && d < outboxMaxBackoff; i++ {
+// outboxBackoff is the wait before retry number attempts: smtp.retry_min,
+// doubling, capped at smtp.retry_max, with jitter.
+func (e *Engine) outboxBackoff(attempts int) time.Duration {
+	lo, hi := e.cfg.SMTP.RetryMin, e.cfg.SMTP.RetryMax
+	if lo <= 0 {
+		lo = 30 * time.Second
+	}
+	hi = max(hi, lo)
+	d := lo
+	for i := 1; i < attempts && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, outboxMaxBackoff)
+	d = min(d, hi)
 	// ±20% jitter so a fleet of queued mail does not retry in one burst.
 	return d - d/5 + time.Duration(rand.Int64N(int64(2*d/5)+1))
 }
@@ -80,6 +82,7 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 		case sendErr == nil:
 			streak = 0
 			st.Sent++
+			e.log.Info("mail sent", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "escalation", e.Tag(q.m.EscalationID))
 			if err := e.outboxSent(rec, q); err != nil {
 				return st, err
 			}
@@ -96,7 +99,7 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 			}
 			streak++
 			st.Deferred++
-			wait := outboxBackoff(q.attempts + 1)
+			wait := e.outboxBackoff(q.attempts + 1)
 			e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", sendErr)
 			if _, err := e.st.db.ExecContext(rec, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
 				ms(e.now().Add(wait)), sendErr.Error(), q.id); err != nil {

@@ -63,6 +63,7 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		Idle:              cfg.IMAP.Idle,
 		MaxMessageBytes:   cfg.Limits.MaxMessageBytes,
 		DataDir:           cfg.Escalation.DataDir,
+		MaxBackoff:        cfg.IMAP.ReconnectMax,
 	}, eng, log.With("part", "mailin"))
 	sender := mailout.NewSender(mailout.Options{
 		Host:     cfg.SMTP.Host,

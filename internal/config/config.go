@@ -35,6 +35,9 @@ type IMAP struct {
 	QuarantineMailbox string        `mapstructure:"quarantine_mailbox"`
 	PollInterval      time.Duration `mapstructure:"poll_interval"`
 	Idle              bool          `mapstructure:"idle"`
+	// ReconnectMax caps the backoff between reconnects (and is the wait after
+	// a refused login).
+	ReconnectMax time.Duration `mapstructure:"reconnect_max"`
 }
 
 // SMTP is the server mail goes out through.
@@ -47,6 +50,9 @@ type SMTP struct {
 	Password      string `mapstructure:"password"`
 	PasswordFile  string `mapstructure:"password_file"`
 	From          string `mapstructure:"from"` // "Escalations <escalations@example.com>"
+	// RetryMin and RetryMax bound the outbox's backoff after a failed send.
+	RetryMin time.Duration `mapstructure:"retry_min"`
+	RetryMax time.Duration `mapstructure:"retry_max"`
 }
 
 // Escalation holds the mailbox address, folders and clocks.
@@ -150,12 +156,15 @@ func Default() Config {
 			QuarantineMailbox: "Quarantine",
 			PollInterval:      60 * time.Second,
 			Idle:              true,
+			ReconnectMax:      5 * time.Minute,
 		},
 		SMTP: SMTP{
-			Host: "127.0.0.1",
-			Port: 587,
-			TLS:  TLSStartTLS,
-			From: "Escalations <escalations@example.com>",
+			Host:     "127.0.0.1",
+			Port:     587,
+			TLS:      TLSStartTLS,
+			From:     "Escalations <escalations@example.com>",
+			RetryMin: 30 * time.Second,
+			RetryMax: 30 * time.Minute,
 		},
 		Escalation: Escalation{
 			Address:        "escalations@example.com",

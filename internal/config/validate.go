@@ -65,6 +65,12 @@ func (c *Config) Validate() error {
 		v.add("imap.processed_mailbox", "must differ from imap.mailbox (%s); leave it empty to flag handled mail \\Seen instead", c.IMAP.Mailbox)
 	}
 	v.positive("imap.poll_interval", c.IMAP.PollInterval)
+	v.positive("imap.reconnect_max", c.IMAP.ReconnectMax)
+	v.positive("smtp.retry_min", c.SMTP.RetryMin)
+	v.positive("smtp.retry_max", c.SMTP.RetryMax)
+	if c.SMTP.RetryMax < c.SMTP.RetryMin {
+		v.add("smtp.retry_max", "must not be shorter than smtp.retry_min (%s)", c.SMTP.RetryMin)
+	}
 
 	v.server("smtp", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS, c.SMTP.AllowInsecure)
 	if c.SMTP.Username != "" && c.SMTP.Password == "" && c.SMTP.PasswordFile == "" {
