@@ -63,7 +63,9 @@ type Poller struct {
 	newMail chan struct{}
 
 	// rendered is set once stale tracking files were rewritten in this
-	// process; a failed cycle clears it, since the failure may have left one.
+	// process (RenderStale, which also looks for missing files); a failed
+	// batch clears it, since the failure may have left one. While it is set,
+	// each cycle runs the cheaper RenderBehind.
 	rendered bool
 }
 
@@ -122,10 +124,15 @@ func (p *Poller) Run(ctx context.Context) error {
 			return nil
 		}
 		wait := b.next()
-		if errors.Is(err, ErrAuth) {
+		var le localError
+		switch {
+		case errors.Is(err, ErrAuth):
 			wait = b.max
 			p.log.Error("IMAP login refused; check imap.username and the password", "server", p.addr(), "retry_in", wait, "err", err)
-		} else {
+		case errors.As(err, &le):
+			p.log.Error("cannot handle mail: local disk or store error; the mail stays unhandled on the server and is retried",
+				"retry_in", wait.Round(time.Millisecond), "err", err)
+		default:
 			p.log.Warn("IMAP session ended; reconnecting", "server", p.addr(), "retry_in", wait.Round(time.Millisecond), "err", err)
 		}
 		select {
@@ -134,6 +141,20 @@ func (p *Poller) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// localError is a failure on this side (escalation.dir, data_dir, the store),
+// not of the IMAP connection: a full or read-only disk, say.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }
+
+func local(err error) error {
+	if err == nil {
+		return nil
+	}
+	return localError{err}
 }
 
 // session runs cycles on one connection until it fails or ctx ends.
@@ -318,17 +339,21 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 	}
 	// A crash may have left committed messages unmarked, or their tracking
 	// files unwritten: finish both before anything new. Only then is a
-	// message's every effect durable, and only then is it marked.
+	// message's every effect durable, and only then is it marked. Later
+	// cycles rewrite the files a full or read-only disk left behind their
+	// escalation, also those of changes the outbox sender made.
+	render := p.eng.RenderBehind
 	if !p.rendered {
-		n, err := p.eng.RenderStale(ctx)
-		if err != nil {
-			return st, err
-		}
-		if n > 0 {
-			p.log.Info("rewrote stale tracking files", "count", n)
-		}
-		p.rendered = true
+		render = p.eng.RenderStale
 	}
+	n, err := render(ctx)
+	if err != nil {
+		return st, local(err)
+	}
+	if n > 0 {
+		p.log.Info("rewrote stale tracking files", "count", n)
+	}
+	p.rendered = true
 	if err := p.finishMarks(ctx, c, uidValidity); err != nil {
 		return st, err
 	}
@@ -406,7 +431,7 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 			reason := fmt.Sprintf("message of %d bytes is over limits.max_message_bytes (%d): quarantined unread", h.size, p.opts.MaxMessageBytes)
 			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
 			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, "", reason); err != nil {
-				return err
+				return local(err)
 			}
 			st.Quarantined++
 			continue
@@ -420,13 +445,13 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 		in, err := p.parse(raw)
 		if err != nil && !errors.Is(err, ErrMalformed) {
 			// Not the message's fault (spool folder, disk): retry later.
-			return fmt.Errorf("message UID %d: %w", h.uid, err)
+			return local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
 		if err != nil {
 			reason := fmt.Sprintf("cannot be parsed: %v", err)
 			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
 			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, raw.path, reason); err != nil {
-				return err
+				return local(err)
 			}
 			st.Quarantined++
 			continue
@@ -436,7 +461,17 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 		// The message in hand is finished even when shutdown begins.
 		res, err := p.eng.Ingest(context.WithoutCancel(ctx), in)
 		if err != nil {
-			return fmt.Errorf("message UID %d: %w", h.uid, err)
+			// What the engine did not move into escalation.dir stays in
+			// the spool; the retry parses the message again.
+			for _, a := range in.Attachments {
+				if a.Path != "" {
+					os.Remove(a.Path)
+				}
+			}
+			if errors.Is(err, workflow.ErrRender) && res.Disposition == workflow.Applied {
+				st.Applied++ // committed; only its tracking file is behind
+			}
+			return local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
 		switch res.Disposition {
 		case workflow.Duplicate:
@@ -461,7 +496,7 @@ type rawFile struct {
 func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]rawFile, error) {
 	dir := filepath.Join(p.opts.DataDir, "raw")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create raw archive %s: %w", dir, err)
+		return nil, local(fmt.Errorf("create raw archive %s: %w", dir, err))
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
 	cmd := c.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
@@ -488,7 +523,7 @@ func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]
 				}
 				var err error
 				if rf, err = archive(dir, item.Literal); err != nil {
-					return nil, err
+					return nil, local(err)
 				}
 			}
 		}

@@ -107,12 +107,14 @@ func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The change and its mail are committed: the mail need not wait for
+	// the tracking file.
+	e.signal()
 	if res.Disposition == Applied && res.EscalationID != 0 {
 		if err := e.render(ctx, res.EscalationID); err != nil {
 			return res, err
 		}
 	}
-	e.signal()
 	return res, nil
 }
 

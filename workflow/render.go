@@ -12,7 +12,8 @@ import (
 )
 
 // render rewrites the tracking file of escalation id from the store and
-// records the version it shows.
+// records the version it shows. When it fails, the change stays committed;
+// RenderBehind or RenderStale write the file later.
 func (e *Engine) render(ctx context.Context, id int64) error {
 	e.renderMu.Lock()
 	defer e.renderMu.Unlock()
@@ -20,9 +21,9 @@ func (e *Engine) render(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err)
 	}
-	path := e.TrackingPath(id)
-	if err := WriteFileAtomic(path, RenderTracking(v, e.loc), 0o644); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrRender, path, err)
+	// WriteFileAtomic's error names the path.
+	if err := WriteFileAtomic(e.TrackingPath(id), RenderTracking(v, e.loc), 0o644); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err)
 	}
 	if _, err := e.st.db.ExecContext(ctx, `UPDATE escalations SET rendered_version = ? WHERE id = ? AND rendered_version < ?`, version, id, version); err != nil {
 		return fmt.Errorf("%w: %s: store: %w", ErrRender, e.Tag(id), err)
@@ -33,8 +34,21 @@ func (e *Engine) render(ctx context.Context, id int64) error {
 // RenderStale rewrites every tracking file that is missing or older than its
 // escalation in the store (after a crash, or a disk that was full). It
 // returns how many it wrote.
-func (e *Engine) RenderStale(ctx context.Context) (int, error) {
-	rows, err := e.st.db.QueryContext(ctx, `SELECT id, version, rendered_version FROM escalations ORDER BY id`)
+func (e *Engine) RenderStale(ctx context.Context) (int, error) { return e.renderStale(ctx, true) }
+
+// RenderBehind rewrites the tracking files that are older than their
+// escalation in the store: changes committed while their file could not be
+// written (a full or read-only disk), also by the outbox sender. Unlike
+// RenderStale it does not look for missing files, so it is cheap enough to
+// run on every cycle. It returns how many it wrote.
+func (e *Engine) RenderBehind(ctx context.Context) (int, error) { return e.renderStale(ctx, false) }
+
+func (e *Engine) renderStale(ctx context.Context, checkFiles bool) (int, error) {
+	query := `SELECT id, version, rendered_version FROM escalations ORDER BY id`
+	if !checkFiles {
+		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version ORDER BY id`
+	}
+	rows, err := e.st.db.QueryContext(ctx, query)
 	if err != nil {
 		return 0, fmt.Errorf("store: list escalations: %w", err)
 	}
@@ -45,10 +59,13 @@ func (e *Engine) RenderStale(ctx context.Context) (int, error) {
 			rows.Close()
 			return 0, err
 		}
-		if rendered < version {
+		switch {
+		case rendered < version:
 			stale = append(stale, id)
-		} else if _, err := os.Stat(e.TrackingPath(id)); errors.Is(err, os.ErrNotExist) {
-			stale = append(stale, id)
+		case checkFiles:
+			if _, err := os.Stat(e.TrackingPath(id)); errors.Is(err, os.ErrNotExist) {
+				stale = append(stale, id)
+			}
 		}
 	}
 	rows.Close()
