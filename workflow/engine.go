@@ -30,6 +30,7 @@ type Engine struct {
 	now    func() time.Time
 	log    *slog.Logger
 	router router
+	class  *Classifier
 
 	fromName, fromEmail string
 
@@ -54,8 +55,13 @@ func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time
 	if err := os.MkdirAll(cfg.Escalation.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create escalation.dir %s: %w", cfg.Escalation.Dir, err)
 	}
+	class, err := NewClassifier(cfg.Classification)
+	if err != nil {
+		return nil, fmt.Errorf("classification: %w", err)
+	}
 	return &Engine{
-		st: st, cfg: cfg, loc: loc, tmpl: tmpl, now: now, log: log,
+		class: class,
+		st:    st, cfg: cfg, loc: loc, tmpl: tmpl, now: now, log: log,
 		router:   newRouter(cfg.Escalation.IDPrefix, cfg.Escalation.Address),
 		fromName: from.Name, fromEmail: from.Address,
 		wake: make(chan struct{}, 1),
@@ -277,11 +283,20 @@ func (e *Engine) customer(email string) (config.Customer, bool) {
 // open creates a new escalation from in and queues its acknowledgement.
 func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 	cust, known := e.customer(in.From.Email)
-	dec := decide(in, cust)
 	opened := in.InternalDate
 	if opened.IsZero() {
 		opened = now
 	}
+	key := strings.ToLower(in.From.Email)
+	if known {
+		key = "customer:" + strings.ToLower(cust.Domain)
+	}
+	var recent int
+	if err := tx.QueryRow(`SELECT count(*) FROM escalations WHERE customer_key = ? AND opened_at > ?`,
+		key, ms(opened.Add(-e.cfg.Classification.RepeatWindow))).Scan(&recent); err != nil {
+		return 0, fmt.Errorf("store: count the customer's escalations: %w", err)
+	}
+	dec := e.class.Decide(in, cust, recent+1) // this one counted
 	age := now.Sub(opened)
 	tooOld := e.cfg.Limits.AckMaxAge > 0 && age > e.cfg.Limits.AckMaxAge
 	clock := opened
@@ -289,10 +304,10 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 		clock = now // §7: a backlog does not set off alerts at once
 	}
 	every := e.cfg.Escalation.UpdateInterval
-	res, err := tx.Exec(`INSERT INTO escalations(type, level, status, customer_name, customer_email, requester_name, subject,
+	res, err := tx.Exec(`INSERT INTO escalations(type, level, status, customer_name, customer_email, customer_key, vendor, requester_name, subject,
 		opened_at, clock_start, level_changed_at, next_update_at, update_every, root_message_id)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		string(dec.Type), dec.Level, string(dec.Status), cust.Name, in.From.Email, in.From.Name, e.router.cleanSubject(in.Subject),
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(dec.Type), dec.Level, string(dec.Status), cust.Name, in.From.Email, key, dec.Vendor, in.From.Name, e.router.cleanSubject(in.Subject),
 		ms(opened), ms(clock), ms(clock), ms(clock.Add(every)), int64(every), in.MessageID)
 	if err != nil {
 		return 0, fmt.Errorf("store: open escalation: %w", err)
@@ -325,7 +340,7 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 			e.log.Warn("acknowledgement suppressed: rate limit", "to", in.From.Email, "escalation", e.Tag(id))
 			err = addTimeline(tx, id, now, "acknowledgement suppressed: rate limit", "")
 		} else {
-			err = e.queueAck(tx, id, in, cust, known, dec.Level, clock.Add(every), now)
+			err = e.queueAck(tx, id, in, cust, known, dec.Type, dec.Level, clock.Add(every), now)
 		}
 	}
 	if err != nil {
@@ -458,7 +473,7 @@ func (e *Engine) mailHeaders(autoSubmitted string) [][2]string {
 }
 
 // queueAck queues the acknowledgement of a new escalation (§8).
-func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Customer, knownCustomer bool, level string, nextUpdate, now time.Time) error {
+func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Customer, knownCustomer bool, typ Type, level string, nextUpdate, now time.Time) error {
 	tag := e.Tag(id)
 	subject := e.router.cleanSubject(in.Subject)
 	salutation := strings.TrimSpace(in.From.Name)
@@ -474,7 +489,7 @@ func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Custome
 		Tag:         tag,
 		UpdateEvery: durationWords(e.cfg.Escalation.UpdateInterval),
 		NextUpdate:  e.fieldTime(nextUpdate),
-		Signature:   e.signature(Technical, level),
+		Signature:   e.signature(typ, level),
 	})
 	if err != nil {
 		return err

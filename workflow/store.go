@@ -143,6 +143,13 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox(status, next_attempt);
 CREATE INDEX outbox_rate ON outbox(recipient, kind, queued_at);
 `,
+	// 2: the customer key counted by the repeat rule, and the vendor named.
+	`
+ALTER TABLE escalations ADD COLUMN customer_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE escalations ADD COLUMN vendor TEXT NOT NULL DEFAULT '';
+UPDATE escalations SET customer_key = lower(customer_email);
+CREATE INDEX escalations_customer ON escalations(customer_key, opened_at);
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

@@ -1,0 +1,38 @@
+package workflow
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Command is one staff command line of a reply (§6).
+type Command struct {
+	Name string // without the slash, lower-case: "escalate", "update-every"
+	Arg  string // the rest of the line, trimmed
+	Line string // the line as written, for logs and the error mail
+}
+
+// quoteStart matches the first line of the quoted part of a reply: a quote
+// marker, or the attribution and header blocks that mail clients put above
+// the quoted message (Gmail, Apple Mail, Outlook, Thunderbird, Russian
+// clients).
+var quoteStart = regexp.MustCompile(`(?i)^(>|on .+ wrote:?$|.+ wrote:$|-{2,}\s*original message\s*-{2,}|-{2,}\s*forwarded message\s*-{2,}|from: .+|von: .+|de : .+|.+ пишет:$|.+ написал\(а\):$|________________________________$)`)
+
+// ParseCommands returns the command lines of a reply's text, in order: every
+// line that starts with "/" above the quoted part. Lines after the quoted
+// part begins, or after a "-- " signature delimiter, are not commands.
+func ParseCommands(text string) []Command {
+	var out []Command
+	for _, raw := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		line := strings.TrimSpace(raw)
+		if raw == "-- " || raw == "--" || quoteStart.MatchString(line) {
+			break
+		}
+		if !strings.HasPrefix(line, "/") || len(line) < 2 {
+			continue
+		}
+		name, arg, _ := strings.Cut(line[1:], " ")
+		out = append(out, Command{Name: strings.ToLower(name), Arg: strings.TrimSpace(arg), Line: line})
+	}
+	return out
+}
