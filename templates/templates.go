@@ -21,7 +21,13 @@ var embedded embed.FS
 
 // Names of the templates, one per kind of mail.
 const (
-	Ack = "ack.txt.tmpl" // acknowledgement of a new escalation (§8)
+	Ack      = "ack.txt.tmpl"      // acknowledgement of a new escalation (§8)
+	Notify   = "notify.txt.tmpl"   // to the roster of a new level
+	Vendor   = "vendor.txt.tmpl"   // vendor case request
+	Update   = "update.txt.tmpl"   // customer update on /update
+	Reminder = "reminder.txt.tmpl" // update overdue (§7)
+	Alert    = "alert.txt.tmpl"    // SLA at risk, to the roster (§7)
+	Errors   = "error.txt.tmpl"    // commands that failed (§6)
 )
 
 // Signature closes a mail: [Name] [Title] [Direct Contact] of the guide.
@@ -41,6 +47,54 @@ type AckData struct {
 	Signature   Signature
 }
 
+// NotifyData fills the roster notification.
+type NotifyData struct {
+	Tag, Type, Level, Status string
+	Reason                   string // why this level now: "new escalation", "escalated by bob@example.com: ..."
+	Customer, Subject        string
+	Opened, NextUpdate       string
+	Reasons                  []string // classification reasons
+	Summary                  string   // the customer's last text, trimmed
+	Checklist                []string // "1. [ ] Complete troubleshooting summary"
+	TrackingPath             string
+}
+
+// VendorData fills the vendor case request.
+type VendorData struct {
+	Vendor, Tag, Customer, Subject string
+	CaseID                         string // "" when no case exists yet
+	Severity                       string
+	Impact                         []string
+	Timeline                       []string // "2026-11-28 14:05 UTC - Initial escalation received"
+	Signature                      Signature
+}
+
+// UpdateData fills the customer update.
+type UpdateData struct {
+	Salutation, Tag, Text, NextUpdate string
+	Signature                         Signature
+}
+
+// ReminderData fills the update-overdue reminder.
+type ReminderData struct {
+	Tag, Due, Customer, Subject, Level, Status, Owner, TrackingPath string
+}
+
+// AlertData fills the SLA-at-risk alert.
+type AlertData struct {
+	Tag, Consumed, SLA, Level, Customer, Subject, Status, Owner, TrackingPath string
+}
+
+// Failure is one command that failed.
+type Failure struct{ Line, Reason string }
+
+// ErrorsData fills the mail listing failed commands.
+type ErrorsData struct {
+	Tag      string
+	Failures []Failure
+	Applied  string // "/ack, /assign @bob", or ""
+}
+
 // samples are what each template is test-rendered with at start-up, so that a
 // broken override fails then and not when the first customer writes.
 var samples = map[string]any{
@@ -49,6 +103,16 @@ var samples = map[string]any{
 		UpdateEvery: "4 hours", NextUpdate: "2026-11-28 18:05 UTC",
 		Signature: Signature{Name: "Dana Lee", Title: "Senior Engineer", Contact: []string{"+1 555 0100", "tier3@example.com"}},
 	},
+	Notify: NotifyData{Tag: "ESC-00001", Type: "Technical", Level: "Tier 3", Status: "ESCALATED", Reason: "escalated by bob@example.com",
+		Customer: "Acme Corp (jane@acme.test)", Subject: "Database outage", Opened: "2026-11-28 14:05 UTC", NextUpdate: "2026-11-28 18:05 UTC",
+		Reasons: []string{"revenue impact $25,000 > $10,000"}, Summary: "It is down.", Checklist: []string{"1. [ ] Complete troubleshooting summary"},
+		TrackingPath: "escalations/ESC-00001-tracking.md"},
+	Vendor: VendorData{Vendor: "AWS", Tag: "ESC-00001", Customer: "Acme Corp", Subject: "Database outage", CaseID: "12345", Severity: "high",
+		Impact: []string{"checkout down"}, Timeline: []string{"2026-11-28 14:05 UTC - Initial escalation received"}, Signature: Signature{Name: "Escalations"}},
+	Update:   UpdateData{Salutation: "Jane Doe", Tag: "ESC-00001", Text: "The replica is up.", NextUpdate: "2026-11-28 18:05 UTC", Signature: Signature{Name: "Escalations"}},
+	Reminder: ReminderData{Tag: "ESC-00001", Due: "2026-11-28 18:05 UTC", Customer: "Acme Corp", Subject: "Database outage", Level: "Tier 2", Status: "ACTIVE", Owner: "@bob", TrackingPath: "escalations/ESC-00001-tracking.md"},
+	Alert:    AlertData{Tag: "ESC-00001", Consumed: "52%", SLA: "24h", Level: "Manager", Customer: "Acme Corp", Subject: "Database outage", Status: "ACTIVE", Owner: "@bob", TrackingPath: "escalations/ESC-00001-tracking.md"},
+	Errors:   ErrorsData{Tag: "ESC-00001", Failures: []Failure{{Line: "/escalate", Reason: "already at the top of the Executive ladder (VP)"}}, Applied: "/ack"},
 }
 
 // Set is the parsed templates.

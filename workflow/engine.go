@@ -327,9 +327,14 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 	if err := addTimeline(tx, id, now, fmt.Sprintf("Classified %s, level %s, status %s", dec.Type, dec.Level, dec.Status), ""); err != nil {
 		return 0, err
 	}
+	if dec.Vendor != "" {
+		if _, err := tx.Exec(`UPDATE escalations SET vendor = ? WHERE id = ?`, dec.Vendor, id); err != nil {
+			return 0, fmt.Errorf("store: record vendor: %w", err)
+		}
+	}
 	switch {
 	case tooOld:
-		err = addTimeline(tx, id, now, fmt.Sprintf("No acknowledgement sent: the message arrived %s ago, more than limits.ack_max_age (%s)", roundAge(age), e.cfg.Limits.AckMaxAge), "")
+		err = addTimeline(tx, id, now, fmt.Sprintf("No acknowledgement or notification sent: the message arrived %s ago, more than limits.ack_max_age (%s)", roundAge(age), e.cfg.Limits.AckMaxAge), "")
 	default:
 		var limited bool
 		limited, err = e.rateLimited(tx, in.From.Email, now)
@@ -346,7 +351,20 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return id, nil
+	if tooOld {
+		return id, nil // a backlog does not mail the staff either (§10)
+	}
+	st, err := loadEsc(tx, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.queueNotify(tx, st, "new escalation", in.Text, now); err != nil {
+		return 0, err
+	}
+	if err := e.maybeVendorRequest(tx, st, now); err != nil {
+		return 0, err
+	}
+	return id, st.save(tx)
 }
 
 func roundAge(d time.Duration) time.Duration {
@@ -369,11 +387,6 @@ func (e *Engine) rateLimited(tx *sql.Tx, to string, now time.Time) (bool, error)
 		return false, fmt.Errorf("store: count acknowledgements: %w", err)
 	}
 	return n >= limit, nil
-}
-
-// reply applies a message that belongs to escalation id.
-func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.Time) error {
-	return addTimeline(tx, id, now, fmt.Sprintf("Message received from %s (matched by %s)", in.From.Email, via), in.From.Email)
 }
 
 func (e *Engine) logInbound(tx *sql.Tx, id int64, in *Inbound, now time.Time) error {

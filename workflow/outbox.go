@@ -222,14 +222,25 @@ func kindNote(kind string) string {
 		return "vendor case request"
 	case "error":
 		return "command errors"
+	case "reminder":
+		return "update reminder"
+	case "alert":
+		return "SLA alert"
 	}
 	return kind
 }
 
+// logOutbound records a mail the daemon sent in its escalation's log. Only
+// what the customer or a vendor reads is logged with its text.
 func logOutbound(tx *sql.Tx, m *Outgoing, at time.Time, note string) error {
 	rcpts, _ := json.Marshal(append(append([]Address{}, m.To...), m.Cc...))
+	text := m.Body
+	switch m.Kind {
+	case "notify", "reminder", "alert", "error":
+		text = ""
+	}
 	if _, err := tx.Exec(`INSERT INTO log(esc_id, at, inbound, from_name, from_email, recipients, subject, text, note) VALUES(?, ?, 0, ?, ?, ?, ?, ?, ?)`,
-		m.EscalationID, ms(at), m.From.Name, m.From.Email, string(rcpts), m.Subject, m.Body, note); err != nil {
+		m.EscalationID, ms(at), m.From.Name, m.From.Email, string(rcpts), m.Subject, text, note); err != nil {
 		return fmt.Errorf("store: log sent mail: %w", err)
 	}
 	return nil

@@ -150,6 +150,16 @@ ALTER TABLE escalations ADD COLUMN vendor TEXT NOT NULL DEFAULT '';
 UPDATE escalations SET customer_key = lower(customer_email);
 CREATE INDEX escalations_customer ON escalations(customer_key, opened_at);
 `,
+	// 3: the workflow engine: vendor case, timers fired, last update.
+	`
+ALTER TABLE escalations ADD COLUMN vendor_case TEXT NOT NULL DEFAULT '';
+ALTER TABLE escalations ADD COLUMN vendor_severity TEXT NOT NULL DEFAULT '';
+ALTER TABLE escalations ADD COLUMN vendor_requested INTEGER NOT NULL DEFAULT 0; -- case request queued
+ALTER TABLE escalations ADD COLUMN sla_alert_for INTEGER NOT NULL DEFAULT 0;    -- level_changed_at the SLA timer fired for
+ALTER TABLE escalations ADD COLUMN reminded_for INTEGER NOT NULL DEFAULT 0;     -- next_update_at the reminder fired for
+ALTER TABLE escalations ADD COLUMN resolved_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX escalations_open ON escalations(status);
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

@@ -219,12 +219,16 @@ func (r *renderer) log(entries []LogEntry) {
 		if note := EscapeInline(e.Note); note != "" {
 			r.line("_", note, "_")
 		}
-		r.line()
-		if strings.TrimSpace(e.Text) == "" {
-			r.line("> _(no text)_")
-		} else {
+		switch {
+		case strings.TrimSpace(e.Text) != "":
+			r.line()
 			r.line(EscapeBlock(trimBlankLines(e.Text)))
+		case e.Inbound:
+			r.line()
+			r.line("> _(no text)_")
 		}
+		// Mail the daemon sent to staff is logged without its text: it only
+		// repeats what this file shows.
 		if len(e.Attachments) > 0 {
 			r.line()
 			links := make([]string, len(e.Attachments))

@@ -454,7 +454,12 @@ func checkTracking(t *testing.T, v *View, got []byte) bool {
 	}
 	var wantQuoted, wantLinks int
 	for _, e := range v.Log {
-		wantQuoted += max(1, len(strings.Split(trimBlankLines(e.Text), "\n")))
+		switch {
+		case strings.TrimSpace(e.Text) != "":
+			wantQuoted += len(strings.Split(trimBlankLines(e.Text), "\n"))
+		case e.Inbound:
+			wantQuoted++ // "> _(no text)_"
+		}
 		for _, a := range e.Attachments {
 			if a.RelPath != "" {
 				wantLinks++

@@ -100,6 +100,30 @@ func (h *harness) inspect() *daemon {
 	return d
 }
 
+// acksOf keeps the acknowledgements (Auto-Submitted: auto-replied) of got.
+func acksOf(got []localmail.Received) []localmail.Received {
+	var out []localmail.Received
+	for _, m := range got {
+		if m.Header.Get("Auto-Submitted") == "auto-replied" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitAcks blocks until srv received n acknowledgements or ctx ends.
+func waitAcks(ctx context.Context, srv *localmail.SMTPServer, n int) error {
+	for k := 1; ; k++ {
+		got, err := srv.Wait(ctx, k)
+		if err != nil {
+			return fmt.Errorf("%d of %d acknowledgements: %w", len(acksOf(srv.Received())), n, err)
+		}
+		if len(acksOf(got)) >= n {
+			return nil
+		}
+	}
+}
+
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name+".golden")
@@ -122,9 +146,15 @@ func TestOnceHandlesTheDemoMailbox(t *testing.T) {
 	}
 
 	// Three new escalations, three acknowledgements, each with the §8 headers.
-	got := h.smtp.Received()
-	if len(got) != 3 {
-		t.Fatalf("%d mails sent, want 3 acknowledgements", len(got))
+	all := h.smtp.Received()
+	got := acksOf(all)
+	if len(got) != 3 || len(all) != 6 {
+		t.Fatalf("%d mails sent, %d acknowledgements; want 6 and 3 (an ack and a roster notification per escalation)", len(all), len(got))
+	}
+	for _, m := range all {
+		if m.Header.Get("Auto-Submitted") == "auto-generated" && (m.To[0] != "tier2@example.com" || !strings.Contains(decodeHeader(m.Header.Get("Subject")), "Technical escalation at Tier 2")) {
+			t.Errorf("roster notification to %v: %q", m.To, m.Header.Get("Subject"))
+		}
 	}
 	d := h.inspect()
 	queued, err := d.engine.Outbox(context.Background())
@@ -138,8 +168,14 @@ func TestOnceHandlesTheDemoMailbox(t *testing.T) {
 			t.Errorf("mail %d: envelope %s -> %v", i, m.From, m.To)
 		}
 		tag := fmt.Sprintf("ESC-%05d", i+1)
+		var ackID string
+		for _, q := range queued {
+			if q.Kind == "ack" && q.EscalationID == int64(i+1) {
+				ackID = q.MessageID
+			}
+		}
 		want := map[string]string{
-			"Message-Id":               "<" + queued[i].MessageID + ">",
+			"Message-Id":               "<" + ackID + ">",
 			"Reply-To":                 "<escalations+" + tag + "@example.com>",
 			"Auto-Submitted":           "auto-replied",
 			"X-Auto-Response-Suppress": "All",
@@ -207,7 +243,7 @@ func TestOnceHandlesTheDemoMailbox(t *testing.T) {
 	if code := h.once(fixed(t0)); code != exitOK {
 		t.Fatalf("second once exit %d", code)
 	}
-	if n := len(h.smtp.Received()); n != 3 {
+	if n := len(h.smtp.Received()); n != 6 {
 		t.Fatalf("second run sent mail: %d in all", n)
 	}
 }
@@ -237,8 +273,8 @@ func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(q) != 1 || q[0].Status != "queued" || q[0].Attempts != 1 {
-		t.Fatalf("outbox after the failed run: %+v", q)
+	if len(q) != 2 || q[0].Kind != "ack" || q[0].Status != "queued" || q[0].Attempts != 1 {
+		t.Fatalf("outbox after the failed run: %d rows, first %s %s after %d attempts", len(q), q[0].Kind, q[0].Status, q[0].Attempts)
 	}
 	queuedID := q[0].MessageID
 	d.close()
@@ -254,9 +290,9 @@ func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
 	if code := h.once(time.Now); code != exitOK {
 		t.Fatalf("third once exit %d", code)
 	}
-	got := srv.Received()
-	if len(got) != 1 {
-		t.Fatalf("%d mails delivered, want exactly 1", len(got))
+	got := acksOf(srv.Received())
+	if len(got) != 1 || len(srv.Received()) != 2 {
+		t.Fatalf("%d acknowledgements delivered (%d mails), want exactly 1 (2)", len(got), len(srv.Received()))
 	}
 	if id := got[0].Header.Get("Message-Id"); id != "<"+queuedID+">" {
 		t.Errorf("delivered Message-ID %s, want the one stored at queue time <%s>", id, queuedID)
@@ -293,7 +329,7 @@ func TestRunAcknowledgesThroughIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 		wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := h.smtp.Wait(wctx, i+1)
+		err := waitAcks(wctx, h.smtp, i+1)
 		wcancel()
 		if err != nil {
 			t.Fatalf("message %d not acknowledged within 2 s: %v", i+1, err)
@@ -326,8 +362,8 @@ func TestProcessedMailboxAndQuarantine(t *testing.T) {
 	if in, p, q := count("INBOX"), count("Processed"), count("Quarantine"); in != 0 || p != 1 || q != 1 {
 		t.Fatalf("INBOX %d, Processed %d, Quarantine %d; want 0, 1, 1", in, p, q)
 	}
-	if n := len(h.smtp.Received()); n != 1 {
-		t.Errorf("%d mails sent, want 1 (none for the quarantined one)", n)
+	if n := len(acksOf(h.smtp.Received())); n != 1 {
+		t.Errorf("%d acknowledgements sent, want 1 (none for the quarantined one)", n)
 	}
 }
 
@@ -362,8 +398,8 @@ func TestUIDValidityChangeAppliesNothingTwice(t *testing.T) {
 	if list, _ := d.engine.List(context.Background()); len(list) != 3 || list[0].Messages != 3 {
 		t.Errorf("escalations after the re-read: %+v", list)
 	}
-	if n := len(h.smtp.Received()); n != 3 {
-		t.Errorf("%d mails sent in all, want 3", n)
+	if n := len(h.smtp.Received()); n != 6 {
+		t.Errorf("%d mails sent in all, want 6", n)
 	}
 }
 
@@ -411,13 +447,13 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(out.String())
-	for _, want := range []string{"5 messages seeded, 5 applied", "3 escalations", "3 mails sent", "ESC-00001-tracking.md"} {
+	for _, want := range []string{"5 messages seeded, 5 applied", "3 escalations", "6 mails sent", "ESC-00001-tracking.md"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)
 		}
 	}
 	sent, _ := filepath.Glob(filepath.Join(dir, "sent", "*.eml"))
-	if len(sent) != 3 {
-		t.Errorf("%d .eml files in sent/, want 3", len(sent))
+	if len(sent) != 6 {
+		t.Errorf("%d .eml files in sent/, want 6", len(sent))
 	}
 }

@@ -1,0 +1,333 @@
+package workflow
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/templates"
+)
+
+// errNotAllowed and friends are the reasons a command fails; the text goes
+// into the error mail.
+var errCommand = errors.New("command failed")
+
+func failf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errCommand}, args...)...)
+}
+
+// reply applies a message that belongs to escalation id (§5, §6).
+func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.Time) error {
+	s, err := loadEsc(tx, id)
+	if err != nil {
+		return err
+	}
+	actor := in.From.Email
+	if err := addTimeline(tx, id, now, fmt.Sprintf("Message received from %s (matched by %s)", actor, via), actor); err != nil {
+		return err
+	}
+	if !e.isStaff(actor) {
+		if cmds := ParseCommands(in.Text); len(cmds) > 0 {
+			e.log.Warn("command lines from a non-staff sender logged as text", "from", actor, "escalation", e.Tag(id), "lines", len(cmds))
+			if err := addTimeline(tx, id, now, fmt.Sprintf("%d command line(s) from non-staff sender %s ignored", len(cmds), actor), actor); err != nil {
+				return err
+			}
+		}
+		if s.Status == StatusResolved {
+			s.Status = StatusActive
+			s.ResolvedAt = time.Time{}
+			if err := addTimeline(tx, id, now, "Reopened: customer replied to a resolved escalation, status ACTIVE", actor); err != nil {
+				return err
+			}
+		}
+		return s.save(tx)
+	}
+
+	// Staff: the first staff reply at a level sets ACTIVE (§5).
+	if s.Status == StatusEscalated {
+		s.Status = StatusActive
+		if err := addTimeline(tx, id, now, "Status ACTIVE: staff replied", actor); err != nil {
+			return err
+		}
+	}
+	var failures []templates.Failure
+	var applied []string
+	for _, c := range ParseCommands(in.Text) {
+		// Each command on its own: a failed one changes nothing.
+		before := *s
+		if _, err := tx.Exec(`SAVEPOINT cmd`); err != nil {
+			return fmt.Errorf("store: savepoint: %w", err)
+		}
+		err := e.command(tx, s, c, actor, in, now)
+		if errors.Is(err, errCommand) {
+			*s = before
+			if _, rerr := tx.Exec(`ROLLBACK TO cmd`); rerr != nil {
+				return fmt.Errorf("store: roll back command: %w", rerr)
+			}
+			failures = append(failures, templates.Failure{Line: c.Line, Reason: strings.TrimPrefix(err.Error(), errCommand.Error()+": ")})
+			e.log.Info("staff command failed", "escalation", e.Tag(id), "from", actor, "command", c.Line, "reason", err)
+		} else if err != nil {
+			return err
+		} else {
+			applied = append(applied, c.Line)
+			e.log.Info("staff command applied", "escalation", e.Tag(id), "from", actor, "command", c.Line)
+		}
+		if _, err := tx.Exec(`RELEASE cmd`); err != nil {
+			return fmt.Errorf("store: release savepoint: %w", err)
+		}
+	}
+	if err := s.save(tx); err != nil {
+		return err
+	}
+	if len(failures) > 0 {
+		return e.queueErrors(tx, s, in, failures, applied, now)
+	}
+	return nil
+}
+
+// command applies one staff command to s within tx. It returns an error
+// wrapping errCommand when the command is unknown, malformed or not allowed
+// now; any other error aborts the whole message.
+func (e *Engine) command(tx *sql.Tx, s *escState, c Command, actor string, in *Inbound, now time.Time) error {
+	if s.Status == StatusResolved && c.Name != "reopen" && c.Name != "note" {
+		if _, known := commandNames[c.Name]; known {
+			return failf("not allowed in a RESOLVED escalation (only /reopen and /note are)")
+		}
+	}
+	tl := func(text string) error { return addTimeline(tx, s.ID, now, text+" (by "+actor+")", actor) }
+	switch c.Name {
+	case "ack":
+		if s.Status == StatusEscalated {
+			s.Status = StatusActive
+		}
+		return tl("Acknowledged at " + s.Level + ", status ACTIVE")
+	case "escalate":
+		next, ok := NextLevel(s.Type, s.Level)
+		if !ok {
+			return failf("already at the top of the %s ladder (%s)", s.Type, s.Level)
+		}
+		reason := "escalated by " + actor
+		if c.Arg != "" {
+			reason += ": " + c.Arg
+		}
+		return e.changeLevel(tx, s, next, reason, actor, now)
+	case "level":
+		i := LevelIndex(s.Type, c.Arg)
+		if i < 0 {
+			return failf("%q is not a level of the %s ladder %s", c.Arg, s.Type, levelNames(s.Type))
+		}
+		level := Ladders[s.Type][i]
+		if level == s.Level {
+			return failf("already at level %s", level)
+		}
+		return e.changeLevel(tx, s, level, "level set by "+actor, actor, now)
+	case "type":
+		t, ok := ParseType(c.Arg)
+		if !ok {
+			return failf("type must be technical, executive or vendor, not %q", c.Arg)
+		}
+		if t == s.Type {
+			return failf("already %s", t)
+		}
+		if err := tl(fmt.Sprintf("Type changed %s → %s", s.Type, t)); err != nil {
+			return err
+		}
+		s.Type = t
+		return e.changeLevel(tx, s, StartLevel(t), "type changed to "+string(t)+" by "+actor, actor, now)
+	case "assign":
+		owner := strings.TrimSpace(c.Arg)
+		if owner == "" || strings.ContainsAny(owner, " \t") {
+			return failf("usage: /assign @owner")
+		}
+		if !strings.HasPrefix(owner, "@") {
+			owner = "@" + owner
+		}
+		s.Owner = owner
+		s.tick(6) // next tier engineer assigned
+		return tl("Assigned to " + owner)
+	case "action":
+		text, owner := splitOwner(c.Arg)
+		if text == "" || owner == "" {
+			return failf("usage: /action TEXT @owner")
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM actions WHERE esc_id = ?`, s.ID).Scan(&n); err != nil {
+			return fmt.Errorf("store: count actions: %w", err)
+		}
+		if _, err := tx.Exec(`INSERT INTO actions(esc_id, seq, text, owner) VALUES(?, ?, ?, ?)`, s.ID, n+1, text, owner); err != nil {
+			return fmt.Errorf("store: add action: %w", err)
+		}
+		return tl(fmt.Sprintf("Action %d added: %s - %s", n+1, text, owner))
+	case "done":
+		n, err := strconv.Atoi(c.Arg)
+		if err != nil {
+			return failf("usage: /done N (the action's number)")
+		}
+		res, err := tx.Exec(`UPDATE actions SET done = 1 WHERE esc_id = ? AND seq = ?`, s.ID, n)
+		if err != nil {
+			return fmt.Errorf("store: tick action: %w", err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return failf("there is no action %d", n)
+		}
+		return tl(fmt.Sprintf("Action %d done", n))
+	case "plan":
+		if c.Arg == "" {
+			return failf("usage: /plan TEXT")
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM plan WHERE esc_id = ?`, s.ID).Scan(&n); err != nil {
+			return fmt.Errorf("store: count plan: %w", err)
+		}
+		if _, err := tx.Exec(`INSERT INTO plan(esc_id, seq, text) VALUES(?, ?, ?)`, s.ID, n+1, c.Arg); err != nil {
+			return fmt.Errorf("store: add plan line: %w", err)
+		}
+		return tl("Resolution plan: " + c.Arg)
+	case "update":
+		if c.Arg == "" {
+			return failf("usage: /update TEXT (what the customer is told)")
+		}
+		s.NextUpdate = now.Add(s.UpdateEvery)
+		s.tick(5) // customer expectation set
+		if err := e.queueUpdate(tx, s, c.Arg, now); err != nil {
+			return err
+		}
+		return tl("Customer update sent; next update due " + e.fieldTime(s.NextUpdate))
+	case "update-every":
+		d, err := time.ParseDuration(c.Arg)
+		if err != nil || d < time.Minute {
+			return failf("usage: /update-every 2h (a duration of a minute or more)")
+		}
+		s.UpdateEvery = d
+		s.NextUpdate = now.Add(d)
+		return tl("Updates every " + durationWords(d) + "; next update due " + e.fieldTime(s.NextUpdate))
+	case "vendor":
+		return e.vendorCommand(tx, s, c, actor, now)
+	case "check":
+		n, err := strconv.Atoi(c.Arg)
+		if err != nil || n < 1 || n > len(ChecklistItems) {
+			return failf("usage: /check N, N from 1 to %d", len(ChecklistItems))
+		}
+		s.tick(n)
+		return tl(fmt.Sprintf("Checklist %d ticked: %s", n, ChecklistItems[n-1]))
+	case "note":
+		if c.Arg == "" {
+			return failf("usage: /note TEXT")
+		}
+		return tl("Note: " + c.Arg)
+	case "resolve":
+		s.Status = StatusResolved
+		s.ResolvedAt = now
+		text := "Resolved, status RESOLVED"
+		if c.Arg != "" {
+			text += ": " + c.Arg
+		}
+		return tl(text)
+	case "reopen":
+		if s.Status != StatusResolved {
+			return failf("only a RESOLVED escalation can be reopened; this one is %s", s.Status)
+		}
+		s.Status = StatusActive
+		s.ResolvedAt = time.Time{}
+		return tl("Reopened, status ACTIVE")
+	}
+	return failf("unknown command /%s", c.Name)
+}
+
+// commandNames are the commands of §6.
+var commandNames = map[string]struct{}{
+	"ack": {}, "escalate": {}, "level": {}, "type": {}, "assign": {}, "action": {}, "done": {}, "plan": {},
+	"update": {}, "update-every": {}, "vendor": {}, "check": {}, "note": {}, "resolve": {}, "reopen": {},
+}
+
+// splitOwner takes the trailing "@owner" off "Restart replica @bob".
+func splitOwner(arg string) (text, owner string) {
+	f := strings.Fields(arg)
+	if len(f) < 2 || !strings.HasPrefix(f[len(f)-1], "@") || len(f[len(f)-1]) < 2 {
+		return "", ""
+	}
+	return strings.Join(f[:len(f)-1], " "), f[len(f)-1]
+}
+
+// vendorNames maps the accepted spellings to the config's vendor keys.
+var vendorNames = map[string]string{"aws": "AWS", "azure": "Azure", "gcp": "GCP", "oracle": "Oracle"}
+
+// vendorCommand is /vendor AWS|Azure|GCP|Oracle case ID [severity S].
+func (e *Engine) vendorCommand(tx *sql.Tx, s *escState, c Command, actor string, now time.Time) error {
+	f := strings.Fields(c.Arg)
+	usage := failf("usage: /vendor AWS|Azure|GCP|Oracle case ID [severity S]")
+	if len(f) < 3 || !strings.EqualFold(f[1], "case") {
+		return usage
+	}
+	name, ok := vendorNames[strings.ToLower(f[0])]
+	if !ok {
+		return failf("unknown vendor %q: AWS, Azure, GCP or Oracle", f[0])
+	}
+	s.Vendor, s.VendorCase = name, f[2]
+	rest := f[3:]
+	if len(rest) > 0 {
+		if !strings.EqualFold(rest[0], "severity") || len(rest) < 2 {
+			return usage
+		}
+		s.VendorSeverity = strings.Join(rest[1:], " ")
+	}
+	text := fmt.Sprintf("Vendor case %s %s", name, s.VendorCase)
+	if s.VendorSeverity != "" {
+		text += ", severity " + s.VendorSeverity
+	}
+	if err := addTimeline(tx, s.ID, now, text+" (by "+actor+")", actor); err != nil {
+		return err
+	}
+	return e.maybeVendorRequest(tx, s, now)
+}
+
+// changeLevel moves s to level (status ESCALATED), notifies the level's
+// roster and, at the Vendor level or for a Vendor escalation, asks the vendor.
+func (e *Engine) changeLevel(tx *sql.Tx, s *escState, level, reason, actor string, now time.Time) error {
+	from := s.Level
+	s.Level, s.Status, s.LevelChanged = level, StatusEscalated, now
+	text := fmt.Sprintf("Level %s → %s, status ESCALATED: %s", orNone(from), level, reason)
+	if err := addTimeline(tx, s.ID, now, text, actor); err != nil {
+		return err
+	}
+	if err := e.queueNotify(tx, s, reason, "", now); err != nil {
+		return err
+	}
+	return e.maybeVendorRequest(tx, s, now)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// maybeVendorRequest sends the vendor case request once, when the
+// escalation is a Vendor one or a Technical one at the Vendor level (§4):
+// to vendors.<name> when the vendor is known, else it asks the level's
+// roster to name it.
+func (e *Engine) maybeVendorRequest(tx *sql.Tx, s *escState, now time.Time) error {
+	atVendor := s.Type == Vendor || (s.Type == Technical && strings.EqualFold(s.Level, "Vendor"))
+	if !atVendor || s.VendorAsked {
+		return nil
+	}
+	addr := e.cfg.Vendors.Address(s.Vendor)
+	if s.Vendor == "" || addr == "" {
+		if s.Vendor != "" {
+			return addTimeline(tx, s.ID, now, fmt.Sprintf("No case request sent: vendors.%s is not configured", strings.ToLower(s.Vendor)), "")
+		}
+		return addTimeline(tx, s.ID, now, "No case request sent: the vendor is not known; the roster is asked to name it with /vendor", "")
+	}
+	s.VendorAsked = true
+	return e.queueVendor(tx, s, addr, now)
+}
+
+// roster is the contacts of s's current level.
+func (e *Engine) roster(s *escState) []config.Contact {
+	return e.cfg.Roster.Contacts(string(s.Type), s.Level)
+}
