@@ -22,11 +22,16 @@ type Summary struct {
 	Sent          int // outbound mail accepted by the server
 	Attachments   int
 	TrackingPath  string
+	Owner         string
+	SLAConsumed   int  // percent of the type's SLA since the last level change
+	Overdue       bool // the next update is past
 }
 
 // List returns every escalation, oldest first.
 func (e *Engine) List(ctx context.Context) ([]Summary, error) {
+	now := e.now()
 	rows, err := e.st.db.QueryContext(ctx, `SELECT e.id, e.type, e.level, e.status, e.customer_name, e.customer_email, e.subject, e.opened_at, e.next_update_at,
+		e.level_changed_at, e.owner,
 		(SELECT count(*) FROM log l WHERE l.esc_id = e.id AND l.inbound = 1),
 		(SELECT count(*) FROM outbox o WHERE o.esc_id = e.id AND o.status = 'sent'),
 		(SELECT count(*) FROM attachments a WHERE a.esc_id = e.id)
@@ -39,13 +44,18 @@ func (e *Engine) List(ctx context.Context) ([]Summary, error) {
 	for rows.Next() {
 		var s Summary
 		var typ, status string
-		var opened, next int64
-		if err := rows.Scan(&s.ID, &typ, &s.Level, &status, &s.CustomerName, &s.CustomerEmail, &s.Subject, &opened, &next, &s.Messages, &s.Sent, &s.Attachments); err != nil {
+		var opened, next, changed int64
+		if err := rows.Scan(&s.ID, &typ, &s.Level, &status, &s.CustomerName, &s.CustomerEmail, &s.Subject, &opened, &next, &changed, &s.Owner,
+			&s.Messages, &s.Sent, &s.Attachments); err != nil {
 			return nil, fmt.Errorf("store: list escalations: %w", err)
 		}
 		s.Type, s.Status = Type(typ), Status(status)
 		s.Opened, s.NextUpdateDue = fromMS(opened), fromMS(next)
 		s.Tag = e.Tag(s.ID)
+		if sla := e.sla(s.Type); sla > 0 {
+			s.SLAConsumed = max(int(now.Sub(fromMS(changed))*100/sla), 0)
+		}
+		s.Overdue = s.Status != StatusResolved && !s.NextUpdateDue.IsZero() && now.After(s.NextUpdateDue)
 		s.TrackingPath = e.TrackingPath(s.ID)
 		out = append(out, s)
 	}

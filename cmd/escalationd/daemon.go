@@ -30,6 +30,7 @@ type daemon struct {
 	engine *workflow.Engine
 	poller *mailin.Poller
 	sender *mailout.Sender
+	tick   time.Duration // escalation.timer_tick
 	log    *slog.Logger
 }
 
@@ -72,7 +73,7 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		Username: cfg.SMTP.Username,
 		Password: cfg.SMTP.Password,
 	})
-	return &daemon{store: st, engine: eng, poller: poller, sender: sender, log: log}, nil
+	return &daemon{store: st, engine: eng, poller: poller, sender: sender, tick: cfg.Escalation.TimerTick, log: log}, nil
 }
 
 func (d *daemon) close() { d.store.Close() }
@@ -96,9 +97,28 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { d.sendLoop(ctx) })
+	wg.Go(func() { d.timerLoop(ctx, d.tick) })
 	wg.Wait()
 	d.log.Info("escalationd stopped")
 	return nil
+}
+
+// timerLoop fires due timers at start-up and every escalation.timer_tick.
+func (d *daemon) timerLoop(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if n, err := d.engine.RunTimers(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("timers failed; retried at the next tick", "err", err)
+		} else if n > 0 {
+			d.log.Info("timers fired", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // sendLoop drains the outbox whenever mail is queued or a retry is due.
@@ -142,6 +162,11 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 		log.Error("mailbox cycle failed; unhandled mail stays on the server for the next run", "err", err)
 		code = exitWork
 	}
+	fired, err := d.engine.RunTimers(ctx)
+	if err != nil {
+		log.Error("timers failed", "err", err)
+		code = exitWork
+	}
 	flushed, err := d.engine.FlushOutbox(ctx, d.sender, true)
 	if err != nil {
 		log.Error("outbox flush failed", "err", err)
@@ -151,7 +176,7 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 		log.Warn("mail stays queued for the next run", "queued", flushed.Pending)
 		code = exitWork
 	}
-	log.Info("cycle done", "fetched", st.Fetched, "applied", st.Applied, "duplicates", st.Duplicates,
+	log.Info("cycle done", "timers", fired, "fetched", st.Fetched, "applied", st.Applied, "duplicates", st.Duplicates,
 		"quarantined", st.Quarantined, "sent", flushed.Sent, "failed", flushed.Failed, "queued", flushed.Pending)
 	return code
 }
@@ -176,6 +201,9 @@ func checkConfig(cfg config.Config, path string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
+
+// discardLog is for the read-only commands, which only print.
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func orNone(s string) string {
 	if s == "" {

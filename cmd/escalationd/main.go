@@ -6,6 +6,8 @@
 //	escalationd once --config FILE          one full cycle, then exit (0 done, 1 work left, 2 config)
 //	escalationd demo                        everything on in-process servers in ./demo
 //	escalationd check-config --config FILE  validate config and templates
+//	escalationd list --config FILE          what is open, at which level, what is due
+//	escalationd show --config FILE ESC-00042
 package main
 
 import (
@@ -42,6 +44,8 @@ commands:
   once          handle everything pending, flush the outbox, exit (0 done, 1 work left)
   demo          run the whole loop on in-process servers in ./demo (no config needed)
   check-config  validate the configuration and templates
+  list          what is open, at which level, what is due
+  show ID       one escalation's tracking file and mail, from the store
 `
 
 // cli runs one command and returns the process exit code.
@@ -78,7 +82,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 			return exitWork
 		}
 		return exitOK
-	case "run", "once", "check-config":
+	case "run", "once", "check-config", "list", "show":
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -99,6 +103,20 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "check-config":
 		return checkConfig(cfg, *cfgPath, stdout, stderr)
+	case "list", "show":
+		var err error
+		if cmd == "list" {
+			err = list(ctx, cfg, time.Now, stdout)
+		} else if fs.NArg() != 1 {
+			err = fmt.Errorf("usage: escalationd show --config FILE ESC-00042")
+		} else {
+			err = show(ctx, cfg, fs.Arg(0), time.Now, stdout)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "escalationd %s: %v\n", cmd, err)
+			return exitWork
+		}
+		return exitOK
 	case "once":
 		return once(ctx, cfg, time.Now, log)
 	default: // run

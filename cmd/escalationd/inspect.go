@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/workflow"
+)
+
+// list is `escalationd list`: every escalation, open ones first, with what
+// is due.
+func list(ctx context.Context, cfg config.Config, now func() time.Time, w io.Writer) error {
+	d, err := build(cfg, now, discardLog())
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	all, err := d.engine.List(ctx)
+	if err != nil {
+		return err
+	}
+	loc := cfg.Location()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tLEVEL\tSTATUS\tNEXT UPDATE\tSLA\tOWNER\tCUSTOMER — SUBJECT")
+	open := 0
+	for _, closed := range []bool{false, true} {
+		for _, s := range all {
+			if (s.Status == workflow.StatusResolved) != closed {
+				continue
+			}
+			if !closed {
+				open++
+			}
+			next := "-"
+			sla := "-"
+			if s.Status != workflow.StatusResolved {
+				next = s.NextUpdateDue.In(loc).Format("2006-01-02 15:04 MST")
+				if s.Overdue {
+					next += " (overdue)"
+				}
+				sla = strconv.Itoa(s.SLAConsumed) + "%"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s — %s\n", s.Tag, s.Type, s.Level, s.Status, next, sla, orDash(s.Owner),
+				oneLine(s.CustomerName), oneLine(s.Subject))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d open, %d resolved\n", open, len(all)-open)
+	return nil
+}
+
+// show is `escalationd show ESC-00042`: the tracking file as the store has
+// it now, and the escalation's mail.
+func show(ctx context.Context, cfg config.Config, tag string, now func() time.Time, w io.Writer) error {
+	prefix := strings.ToUpper(cfg.Escalation.IDPrefix) + "-"
+	num, ok := strings.CutPrefix(strings.ToUpper(strings.TrimSpace(tag)), prefix)
+	id, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || id <= 0 {
+		return fmt.Errorf("%q is not an escalation id like %s00042", tag, prefix)
+	}
+	d, err := build(cfg, now, discardLog())
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	v, err := d.engine.View(ctx, id)
+	if err != nil {
+		return fmt.Errorf("no escalation %s: %w", tag, err)
+	}
+	w.Write(workflow.RenderTracking(v, cfg.Location()))
+	mail, err := d.engine.Outbox(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n## Mail (outbox)\n")
+	n := 0
+	for _, m := range mail {
+		if m.EscalationID != id {
+			continue
+		}
+		n++
+		to := make([]string, len(m.To))
+		for i, a := range m.To {
+			to[i] = a.Email
+		}
+		line := fmt.Sprintf("- %s %s to %s: %s", m.Status, m.Kind, strings.Join(to, ", "), oneLine(m.Subject))
+		if m.LastError != "" {
+			line += " (" + oneLine(m.LastError) + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "_None yet._")
+	}
+	fmt.Fprintf(w, "\nTracking file: %s\n", d.engine.TrackingPath(id))
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine keeps a terminal line on one line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
