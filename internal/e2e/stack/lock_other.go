@@ -1,0 +1,13 @@
+//go:build !unix
+
+package stack
+
+import "testing"
+
+// Lock gives the calling test the stack to itself until it ends (within this
+// process only on this platform).
+func Lock(t testing.TB) {
+	t.Helper()
+	processLock.Lock()
+	t.Cleanup(processLock.Unlock)
+}

@@ -1,0 +1,44 @@
+//go:build unix
+
+package stack
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Lock gives the calling test the stack to itself until it ends: other tests
+// in this process, and other test binaries (go test runs packages in
+// parallel), that call Lock wait for it. Use it in tests that look at what a
+// shared mailbox holds, or that provoke mail (bounces) into one.
+func Lock(t testing.TB) {
+	t.Helper()
+	processLock.Lock()
+	path := filepath.Join(StateDir(), "test.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		processLock.Unlock()
+		t.Fatalf("e2e lock: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != syscall.EWOULDBLOCK && err != syscall.EINTR || time.Now().After(deadline) {
+			f.Close()
+			processLock.Unlock()
+			t.Fatalf("e2e lock %s: %v", path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		processLock.Unlock()
+	})
+}
