@@ -146,6 +146,9 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if auto, why := Automatic(in, e.cfg.Escalation.Address, e.ownMessageID(tx)); auto {
+		return e.automatic(tx, ref, in, id, why, now)
+	}
 	res := Result{Disposition: Applied, EscalationID: id, Via: via}
 	if id == 0 {
 		if id, err = e.open(tx, in, now); err != nil {
@@ -174,6 +177,43 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 	}
 	e.log.Info("message applied", "uid", in.UID, "message_id", in.MessageID, "escalation", e.Tag(id), "via", res.Via)
 	return res, advanceCheckpoint(tx, ref)
+}
+
+// ownMessageID reports whether a Message-ID is one the daemon generated.
+func (e *Engine) ownMessageID(tx *sql.Tx) func(string) bool {
+	return func(mid string) bool {
+		var one int
+		err := tx.QueryRow(`SELECT 1 FROM outbox WHERE message_id = ?`, mid).Scan(&one)
+		return err == nil
+	}
+}
+
+// automatic records automatic mail (§10): it opens nothing, changes no
+// status and is answered by nothing; where it belongs to an escalation it
+// is logged there, marked automatic.
+func (e *Engine) automatic(tx *sql.Tx, ref MessageRef, in *Inbound, id int64, why string, now time.Time) (Result, error) {
+	e.log.Info("automatic mail: not acted on", "uid", in.UID, "message_id", in.MessageID, "from", in.From.Email, "reason", why, "escalation", e.Tag(id))
+	if id == 0 {
+		removeSpool(in)
+		if err := recordMessage(tx, ref, in, 0, Applied, "automatic mail ("+why+"), belongs to no escalation: not acted on", now); err != nil {
+			return Result{}, err
+		}
+		return Result{Disposition: Applied, Via: "automatic"}, advanceCheckpoint(tx, ref)
+	}
+	in.Notes = append(in.Notes, "automatic mail ("+why+"): not acted on")
+	if err := e.logInbound(tx, id, in, now); err != nil {
+		return Result{}, err
+	}
+	if err := addTimeline(tx, id, now, fmt.Sprintf("Automatic mail from %s logged (%s)", in.From.Email, why), ""); err != nil {
+		return Result{}, err
+	}
+	if err := recordMessage(tx, ref, in, id, Applied, "automatic: "+why, now); err != nil {
+		return Result{}, err
+	}
+	if err := bumpVersion(tx, id); err != nil {
+		return Result{}, err
+	}
+	return Result{Disposition: Applied, EscalationID: id, Via: "automatic"}, advanceCheckpoint(tx, ref)
 }
 
 // duplicateOf returns a description of the earlier message in is a copy of

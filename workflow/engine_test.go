@@ -450,3 +450,33 @@ func TestStoreReopenKeepsIDs(t *testing.T) {
 	}
 	st.Close()
 }
+
+func TestAutomaticMailOpensNothing(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	ingest(t, e, msg("jane@acme.test", "Outage", "x1@acme.test", nil))
+	ack := queuedMail(t, e)[0]
+	before := len(queuedKind(t, e, ""))
+	// An out-of-office reply to the ack belongs to ESC-00001: logged there.
+	ooo := ingest(t, e, msg("jane@acme.test", "Automatic reply: RE: Outage", "x2@acme.test", func(in *Inbound) {
+		in.InReplyTo = []string{ack.MessageID}
+		in.Header = map[string][]string{"Auto-Submitted": {"auto-replied"}}
+	}))
+	if ooo.EscalationID != 1 || ooo.New {
+		t.Fatalf("out-of-office reply: %+v", ooo)
+	}
+	// A bounce-like mail that belongs to nothing opens nothing.
+	stray := ingest(t, e, msg("MAILER-DAEMON@mx.acme.test", "Undelivered Mail", "x3@acme.test", nil))
+	if stray.EscalationID != 0 || stray.New {
+		t.Fatalf("stray automatic mail: %+v", stray)
+	}
+	if n := len(queuedKind(t, e, "")); n != before {
+		t.Errorf("automatic mail queued %d mails", n-before)
+	}
+	v, _ := e.View(context.Background(), 1)
+	if v.Status != StatusEscalated || len(v.Log) != 2 || !strings.Contains(v.Log[1].Note, "automatic mail (Auto-Submitted: auto-replied)") {
+		t.Errorf("status %s, log %+v", v.Status, v.Log)
+	}
+	if list, _ := e.List(context.Background()); len(list) != 1 {
+		t.Errorf("%d escalations, want 1", len(list))
+	}
+}
