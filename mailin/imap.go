@@ -345,6 +345,7 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 	render := p.eng.RenderBehind
 	if !p.rendered {
 		render = p.eng.RenderStale
+		p.sweepPartial()
 	}
 	n, err := render(ctx)
 	if err != nil {
@@ -569,6 +570,27 @@ func archive(dir string, r io.Reader) (rawFile, error) {
 	return rawFile{path: path, sha: sum}, nil
 }
 
+// sweepPartial removes the raw-archive temp files ("raw/incoming-*") and
+// attachment spool files ("spool/att-*") that a crash in the middle of a fetch
+// or a parse leaves behind: nothing refers to them, and their message is
+// still unhandled on the server, so it is fetched and parsed again. It runs
+// before this process fetches anything (and again after a failed batch,
+// when no fetch is in flight either). Best effort.
+func (p *Poller) sweepPartial() {
+	removed := 0
+	for _, pattern := range []string{filepath.Join(p.opts.DataDir, "raw", "incoming-*"), filepath.Join(p.opts.DataDir, "spool", "att-*")} {
+		left, _ := filepath.Glob(pattern)
+		for _, f := range left {
+			if os.Remove(f) == nil {
+				removed++
+			}
+		}
+	}
+	if removed > 0 {
+		p.log.Info("removed partly fetched or parsed files left by a crash", "count", removed, "data_dir", p.opts.DataDir)
+	}
+}
+
 // parse reads an archived message. A panic in a parser is turned into an
 // error, so one hostile message cannot stop the daemon.
 func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
@@ -589,7 +611,9 @@ func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
 // applied and duplicate mail is moved to ProcessedMailbox (or flagged \Seen),
 // quarantined mail is moved to QuarantineMailbox.
 func (p *Poller) finishMarks(ctx context.Context, c *imapclient.Client, uidValidity uint32) error {
-	pending, err := p.st.Unmarked(ctx, p.opts.Mailbox, uidValidity)
+	// Not cancelled by shutdown: what the message in hand committed is
+	// marked before the daemon exits (the session's grace bounds it).
+	pending, err := p.st.Unmarked(context.WithoutCancel(ctx), p.opts.Mailbox, uidValidity)
 	if err != nil || len(pending) == 0 {
 		return err
 	}

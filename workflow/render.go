@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -32,9 +33,34 @@ func (e *Engine) render(ctx context.Context, id int64) error {
 }
 
 // RenderStale rewrites every tracking file that is missing or older than its
-// escalation in the store (after a crash, or a disk that was full). It
-// returns how many it wrote.
-func (e *Engine) RenderStale(ctx context.Context) (int, error) { return e.renderStale(ctx, true) }
+// escalation in the store (after a crash, or a disk that was full), after
+// removing the temp files of writes a crash cut short. It returns how many
+// it wrote.
+func (e *Engine) RenderStale(ctx context.Context) (int, error) {
+	e.sweepTemps()
+	return e.renderStale(ctx, true)
+}
+
+// sweepTemps removes what a crash (SIGKILL, power loss) in the middle of
+// WriteFileAtomic leaves in escalation.dir: ".ESC-00042-tracking.md.*.tmp".
+// The tracking file it was to replace is still whole, and its
+// rendered_version was not advanced, so RenderStale writes it again. Best
+// effort: a file that cannot be removed (read-only disk) stays for the next
+// start. Held under renderMu, so no write of this process is in flight.
+func (e *Engine) sweepTemps() {
+	e.renderMu.Lock()
+	defer e.renderMu.Unlock()
+	left, _ := filepath.Glob(filepath.Join(e.cfg.Escalation.Dir, "."+e.cfg.Escalation.IDPrefix+"-*-tracking.md.*.tmp"))
+	removed := 0
+	for _, f := range left {
+		if os.Remove(f) == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		e.log.Info("removed temp files of tracking-file writes cut short by a crash", "count", removed, "dir", e.cfg.Escalation.Dir)
+	}
+}
 
 // RenderBehind rewrites the tracking files that are older than their
 // escalation in the store: changes committed while their file could not be
