@@ -31,7 +31,10 @@ func ParseCommands(text string) []Command {
 		if !strings.HasPrefix(line, "/") || len(line) < 2 {
 			continue
 		}
-		name, arg, _ := strings.Cut(line[1:], " ")
+		name, arg := line[1:], ""
+		if i := strings.IndexAny(name, " \t"); i >= 0 { // "/assign\t@bob" too
+			name, arg = name[:i], name[i+1:]
+		}
 		out = append(out, Command{Name: strings.ToLower(name), Arg: strings.TrimSpace(arg), Line: line})
 	}
 	return out

@@ -1,9 +1,6 @@
 package workflow
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Ladders are the levels of each type, lowest first (§4).
 var Ladders = map[Type][]string{
@@ -12,9 +9,20 @@ var Ladders = map[Type][]string{
 	Vendor:    {"Case opened", "TAM/DSE/CE engaged", "Vendor investigating", "Resolved by vendor"},
 }
 
-// StartLevel is where a new escalation of type t starts: one above the
-// sender's side (§4).
-func StartLevel(t Type) string { return Ladders[t][1] }
+// StartLevel is where a new escalation of type t starts (§4): Technical at
+// Tier 2 and Executive at Team Lead, one above the sender's side; Vendor at
+// Case opened, the first level of its ladder. "" for an unknown type.
+func StartLevel(t Type) string {
+	switch t {
+	case Technical:
+		return technicalStartLevel
+	case Executive:
+		return executiveStartLevel
+	case Vendor:
+		return vendorStartLevel
+	}
+	return ""
+}
 
 // ParseType reads a type name in any case.
 func ParseType(s string) (Type, bool) {
@@ -46,7 +54,8 @@ func NextLevel(t Type, level string) (string, bool) {
 	return Ladders[t][i+1], true
 }
 
-// levelNames lists t's ladder for error messages.
+// levelNames lists t's ladder for error messages, as §4 writes it:
+// "(Tier 1 → Tier 2 → Tier 3 → Vendor)".
 func levelNames(t Type) string {
-	return fmt.Sprintf("%q", Ladders[t])
+	return "(" + strings.Join(Ladders[t], " → ") + ")"
 }

@@ -30,6 +30,7 @@ func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.T
 	if err := addTimeline(tx, id, now, fmt.Sprintf("Message received from %s (matched by %s)", actor, via), actor); err != nil {
 		return err
 	}
+	s.Checklist |= diagnosticData(in)
 	if !e.isStaff(actor) {
 		if cmds := ParseCommands(in.Text); len(cmds) > 0 {
 			e.log.Warn("command lines from a non-staff sender logged as text", "from", actor, "escalation", e.Tag(id), "lines", len(cmds))
@@ -37,34 +38,58 @@ func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.T
 				return err
 			}
 		}
-		if s.Status == StatusResolved {
+		if s.Status == StatusResolved && e.isCustomer(s, actor) {
 			s.Status = StatusActive
 			s.ResolvedAt = time.Time{}
+			s.restartClocks(now)
 			if err := addTimeline(tx, id, now, "Reopened: customer replied to a resolved escalation, status ACTIVE", actor); err != nil {
+				return err
+			}
+			// Nobody else would learn of it: the level's roster is told.
+			if err := e.queueNotify(tx, s, "reopened: the customer replied", in.Text, now); err != nil {
 				return err
 			}
 		}
 		return s.save(tx)
 	}
 
-	// Staff: the first staff reply at a level sets ACTIVE (§5).
-	if s.Status == StatusEscalated {
+	// Staff: the first staff reply at a level sets ACTIVE (§5), unless the
+	// reply holds commands and every one of them failed: a failed command
+	// changes nothing (§6). So the transition is made together with the
+	// first command that applies, and undone with it when it fails.
+	pending := s.Status == StatusEscalated
+	activate := func() error {
+		was := pending
+		pending = false
+		if !was || s.Status != StatusEscalated { // e.g. /ack came first
+			return nil
+		}
 		s.Status = StatusActive
-		if err := addTimeline(tx, id, now, "Status ACTIVE: staff replied", actor); err != nil {
+		return addTimeline(tx, id, now, "Status ACTIVE: staff replied", actor)
+	}
+	cmds := ParseCommands(in.Text)
+	if len(cmds) == 0 {
+		if err := activate(); err != nil {
 			return err
 		}
 	}
 	var failures []templates.Failure
 	var applied []string
-	for _, c := range ParseCommands(in.Text) {
+	for _, c := range cmds {
 		// Each command on its own: a failed one changes nothing.
-		before := *s
+		before, wasPending := *s, pending
 		if _, err := tx.Exec(`SAVEPOINT cmd`); err != nil {
 			return fmt.Errorf("store: savepoint: %w", err)
 		}
-		err := e.command(tx, s, c, actor, in, now)
+		var err error
+		if c.Name != "ack" { // /ack sets ACTIVE itself, and says so
+			err = activate()
+		}
+		if err == nil {
+			err = e.command(tx, s, c, actor, in, now)
+		}
 		if errors.Is(err, errCommand) {
-			*s = before
+			*s, pending = before, wasPending
 			if _, rerr := tx.Exec(`ROLLBACK TO cmd`); rerr != nil {
 				return fmt.Errorf("store: roll back command: %w", rerr)
 			}
@@ -87,6 +112,37 @@ func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.T
 		return e.queueErrors(tx, s, in, failures, applied, now)
 	}
 	return nil
+}
+
+// diagnosticData is the checklist bit a message sets: item 4, "Diagnostic
+// data collected", when it carries attachments. open (engine.go) should set
+// it for the opening message too.
+func diagnosticData(in *Inbound) int {
+	if len(in.Attachments) > 0 {
+		return 1 << 3
+	}
+	return 0
+}
+
+// isCustomer reports whether addr writes for the customer of s: the
+// requester's address, or an address in the domain of the customers entry
+// the escalation was opened for. A vendor or any other participant is not
+// the customer.
+func (e *Engine) isCustomer(s *escState, addr string) bool {
+	if strings.EqualFold(strings.TrimSpace(addr), s.CustomerEmail) {
+		return true
+	}
+	cust, known := e.customer(addr)
+	mine, _ := e.customer(s.CustomerEmail)
+	return known && strings.EqualFold(cust.Domain, mine.Domain)
+}
+
+// restartClocks starts the SLA and update clocks again at now: a reopened
+// escalation is measured from its reopening, not from before it was
+// resolved, so it does not fire its timers the moment it reopens.
+func (s *escState) restartClocks(now time.Time) {
+	s.LevelChanged = now
+	s.NextUpdate = now.Add(s.UpdateEvery)
 }
 
 // command applies one staff command to s within tx. It returns an error
@@ -140,7 +196,7 @@ func (e *Engine) command(tx *sql.Tx, s *escState, c Command, actor string, in *I
 		return e.changeLevel(tx, s, StartLevel(t), "type changed to "+string(t)+" by "+actor, actor, now)
 	case "assign":
 		owner := strings.TrimSpace(c.Arg)
-		if owner == "" || strings.ContainsAny(owner, " \t") {
+		if strings.TrimPrefix(owner, "@") == "" || strings.ContainsAny(owner, " \t") {
 			return failf("usage: /assign @owner")
 		}
 		if !strings.HasPrefix(owner, "@") {
@@ -222,6 +278,7 @@ func (e *Engine) command(tx *sql.Tx, s *escState, c Command, actor string, in *I
 	case "resolve":
 		s.Status = StatusResolved
 		s.ResolvedAt = now
+		s.NextUpdate = time.Time{} // no update is due: "Next Update Due: none"
 		text := "Resolved, status RESOLVED"
 		if c.Arg != "" {
 			text += ": " + c.Arg
@@ -233,7 +290,8 @@ func (e *Engine) command(tx *sql.Tx, s *escState, c Command, actor string, in *I
 		}
 		s.Status = StatusActive
 		s.ResolvedAt = time.Time{}
-		return tl("Reopened, status ACTIVE")
+		s.restartClocks(now)
+		return tl("Reopened, status ACTIVE; SLA and update clocks restarted")
 	}
 	return failf("unknown command /%s", c.Name)
 }

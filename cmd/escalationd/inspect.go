@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +20,7 @@ import (
 // list is `escalationd list`: every escalation, open ones first, with what
 // is due.
 func list(ctx context.Context, cfg config.Config, now func() time.Time, w io.Writer) error {
-	d, err := build(cfg, now, discardLog())
+	d, err := buildForReading(cfg, now)
 	if err != nil {
 		return err
 	}
@@ -66,14 +70,17 @@ func show(ctx context.Context, cfg config.Config, tag string, now func() time.Ti
 	if !ok || err != nil || id <= 0 {
 		return fmt.Errorf("%q is not an escalation id like %s00042", tag, prefix)
 	}
-	d, err := build(cfg, now, discardLog())
+	d, err := buildForReading(cfg, now)
 	if err != nil {
 		return err
 	}
 	defer d.close()
 	v, err := d.engine.View(ctx, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("no escalation %s in %s", d.engine.Tag(id), cfg.Escalation.DataDir)
+	}
 	if err != nil {
-		return fmt.Errorf("no escalation %s: %w", tag, err)
+		return fmt.Errorf("read %s: %w", d.engine.Tag(id), err)
 	}
 	w.Write(workflow.RenderTracking(v, cfg.Location()))
 	mail, err := d.engine.Outbox(ctx)
@@ -102,6 +109,17 @@ func show(ctx context.Context, cfg config.Config, tag string, now func() time.Ti
 	}
 	fmt.Fprintf(w, "\nTracking file: %s\n", d.engine.TrackingPath(id))
 	return nil
+}
+
+// buildForReading builds the daemon's parts for list and show. A data_dir
+// without a store is an error: a wrong --config must not read as "nothing
+// open" (nor leave an empty store behind).
+func buildForReading(cfg config.Config, now func() time.Time) (*daemon, error) {
+	path := filepath.Join(cfg.Escalation.DataDir, "escalationd.db") // workflow.OpenStore's file
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no store in escalation.data_dir %s (has the daemon run with this config?): %w", cfg.Escalation.DataDir, err)
+	}
+	return build(cfg, now, discardLog())
 }
 
 func orDash(s string) string {
