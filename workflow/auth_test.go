@@ -1,6 +1,11 @@
 package workflow
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/escalationd/escalationd/internal/config"
+)
 
 func TestAuthenticatedSender(t *testing.T) {
 	const id = "mx.example.com"
@@ -31,5 +36,27 @@ func TestAuthenticatedSender(t *testing.T) {
 				t.Errorf("authenticatedSender = %v (%s), want %v", got, why, tc.want)
 			}
 		})
+	}
+}
+
+func TestUnauthenticatedStaffCannotCommand(t *testing.T) {
+	e, _ := newTestEngine(t, func(c *config.Config) { c.Staff.RequireAuthenticated = true })
+	ingest(t, e, msg("jane@acme.test", "Outage", "u1@acme.test", nil))
+	forged := msg("lead@example.com", "Re: [ESC-00001] Outage", "u2@evil.test", func(in *Inbound) {
+		in.Text = "/resolve done\n"
+		in.Header = map[string][]string{"Authentication-Results": {"mx.example.com; dkim=pass header.d=evil.test"}}
+	})
+	ingest(t, e, forged)
+	v, _ := e.View(context.Background(), 1)
+	if v.Status == StatusResolved {
+		t.Fatal("a forged staff mail resolved the escalation")
+	}
+	signed := msg("lead@example.com", "Re: [ESC-00001] Outage", "u3@example.com", func(in *Inbound) {
+		in.Text = "/resolve done\n"
+		in.Header = map[string][]string{"Authentication-Results": {"mx.example.com; dkim=pass header.d=example.com"}}
+	})
+	ingest(t, e, signed)
+	if v, _ = e.View(context.Background(), 1); v.Status != StatusResolved {
+		t.Fatalf("an authenticated staff /resolve did not apply: %s", v.Status)
 	}
 }

@@ -161,6 +161,11 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 	if err := e.logInbound(tx, id, in, now); err != nil {
 		return Result{}, err
 	}
+	if res.New {
+		if err := e.announce(tx, id, in, now); err != nil {
+			return Result{}, err
+		}
+	}
 	if in.MessageID != "" {
 		if _, err := tx.Exec(`INSERT OR IGNORE INTO thread_ids(message_id, esc_id, outbound) VALUES(?, ?, 0)`, in.MessageID, id); err != nil {
 			return Result{}, fmt.Errorf("store: remember thread id: %w", err)
@@ -345,10 +350,10 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 	}
 	every := e.cfg.Escalation.UpdateInterval
 	res, err := tx.Exec(`INSERT INTO escalations(type, level, status, customer_name, customer_email, customer_key, vendor, requester_name, subject,
-		opened_at, clock_start, level_changed_at, next_update_at, update_every, root_message_id)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		opened_at, clock_start, level_changed_at, next_update_at, update_every, root_message_id, checklist)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(dec.Type), dec.Level, string(dec.Status), cust.Name, in.From.Email, key, dec.Vendor, in.From.Name, e.router.cleanSubject(in.Subject),
-		ms(opened), ms(clock), ms(clock), ms(clock.Add(every)), int64(every), in.MessageID)
+		ms(opened), ms(clock), ms(clock), ms(clock.Add(every)), int64(every), in.MessageID, diagnosticData(in))
 	if err != nil {
 		return 0, fmt.Errorf("store: open escalation: %w", err)
 	}
@@ -391,20 +396,28 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if tooOld {
-		return id, nil // a backlog does not mail the staff either (§10)
+	return id, nil
+}
+
+// announce tells the roster of a new escalation's starting level, and the
+// vendor when it is a vendor escalation, once its opening message is logged
+// (so both quote the customer's words). A backlog older than ack_max_age
+// mails nobody (§10).
+func (e *Engine) announce(tx *sql.Tx, id int64, in *Inbound, now time.Time) error {
+	if e.cfg.Limits.AckMaxAge > 0 && !in.InternalDate.IsZero() && now.Sub(in.InternalDate) > e.cfg.Limits.AckMaxAge {
+		return nil
 	}
 	st, err := loadEsc(tx, id)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if err := e.queueNotify(tx, st, "new escalation", in.Text, now); err != nil {
-		return 0, err
+	if err := e.queueNotify(tx, st, "new escalation", "", now); err != nil {
+		return err
 	}
 	if err := e.maybeVendorRequest(tx, st, now); err != nil {
-		return 0, err
+		return err
 	}
-	return id, st.save(tx)
+	return st.save(tx)
 }
 
 func roundAge(d time.Duration) time.Duration {

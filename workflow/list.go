@@ -31,7 +31,7 @@ type Summary struct {
 func (e *Engine) List(ctx context.Context) ([]Summary, error) {
 	now := e.now()
 	rows, err := e.st.db.QueryContext(ctx, `SELECT e.id, e.type, e.level, e.status, e.customer_name, e.customer_email, e.subject, e.opened_at, e.next_update_at,
-		e.level_changed_at, e.owner,
+		e.level_changed_at, e.owner, e.resolved_at,
 		(SELECT count(*) FROM log l WHERE l.esc_id = e.id AND l.inbound = 1),
 		(SELECT count(*) FROM outbox o WHERE o.esc_id = e.id AND o.status = 'sent'),
 		(SELECT count(*) FROM attachments a WHERE a.esc_id = e.id)
@@ -44,16 +44,20 @@ func (e *Engine) List(ctx context.Context) ([]Summary, error) {
 	for rows.Next() {
 		var s Summary
 		var typ, status string
-		var opened, next, changed int64
-		if err := rows.Scan(&s.ID, &typ, &s.Level, &status, &s.CustomerName, &s.CustomerEmail, &s.Subject, &opened, &next, &changed, &s.Owner,
+		var opened, next, changed, resolved int64
+		if err := rows.Scan(&s.ID, &typ, &s.Level, &status, &s.CustomerName, &s.CustomerEmail, &s.Subject, &opened, &next, &changed, &s.Owner, &resolved,
 			&s.Messages, &s.Sent, &s.Attachments); err != nil {
 			return nil, fmt.Errorf("store: list escalations: %w", err)
 		}
 		s.Type, s.Status = Type(typ), Status(status)
 		s.Opened, s.NextUpdateDue = fromMS(opened), fromMS(next)
 		s.Tag = e.Tag(s.ID)
+		until := now
+		if s.Status == StatusResolved && resolved != 0 {
+			until = fromMS(resolved) // the SLA clock stopped at resolution
+		}
 		if sla := e.sla(s.Type); sla > 0 {
-			s.SLAConsumed = max(int(now.Sub(fromMS(changed))*100/sla), 0)
+			s.SLAConsumed = max(int(until.Sub(fromMS(changed))*100/sla), 0)
 		}
 		s.Overdue = s.Status != StatusResolved && !s.NextUpdateDue.IsZero() && now.After(s.NextUpdateDue)
 		s.TrackingPath = e.TrackingPath(s.ID)

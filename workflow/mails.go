@@ -129,6 +129,14 @@ func (e *Engine) queueVendor(tx *sql.Tx, s *escState, addr string, now time.Time
 		return err
 	}
 	impact = append([]string{fmt.Sprintf("customer %s, %s escalation at %s", e.customerText(s), s.Type, s.Level)}, impact...)
+	var words string
+	err = tx.QueryRow(`SELECT text FROM log WHERE esc_id = ? AND inbound = 1 AND from_email = ? COLLATE NOCASE ORDER BY id LIMIT 1`, s.ID, s.CustomerEmail).Scan(&words)
+	if err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("store: read the customer's words: %w", err)
+	}
+	if words = excerpt(words, 1500); words != "" {
+		impact = append(impact, "in the customer's words:\n"+words)
+	}
 	rows, err := tx.Query(`SELECT at, text FROM timeline WHERE esc_id = ? ORDER BY at, id`, s.ID)
 	if err != nil {
 		return fmt.Errorf("store: read timeline: %w", err)

@@ -122,9 +122,10 @@ func (e *Engine) loadView(ctx context.Context, id int64) (*View, int64, error) {
 	var typ, status string
 	var opened, levelChanged, nextUpdate, version int64
 	var checklist int
-	err = tx.QueryRow(`SELECT type, level, status, customer_name, customer_email, subject, owner, opened_at, level_changed_at, next_update_at, checklist, version
+	var resolvedAt int64
+	err = tx.QueryRow(`SELECT type, level, status, customer_name, customer_email, subject, owner, opened_at, level_changed_at, next_update_at, checklist, version, resolved_at
 		FROM escalations WHERE id = ?`, id).Scan(&typ, &v.Level, &status, &v.CustomerName, &v.CustomerEmail, &v.Subject, &v.Owner,
-		&opened, &levelChanged, &nextUpdate, &checklist, &version)
+		&opened, &levelChanged, &nextUpdate, &checklist, &version, &resolvedAt)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read escalation %d: %w", id, err)
 	}
@@ -134,6 +135,9 @@ func (e *Engine) loadView(ctx context.Context, id int64) (*View, int64, error) {
 		v.Checklist[i] = checklist&(1<<i) != 0
 	}
 	now := e.now()
+	if v.Status == StatusResolved && resolvedAt != 0 {
+		now = fromMS(resolvedAt) // the SLA clock stopped at resolution
+	}
 	v.SLA = e.sla(v.Type)
 	if v.SLA > 0 {
 		v.SLAConsumed = int(now.Sub(fromMS(levelChanged)) * 100 / v.SLA)

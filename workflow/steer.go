@@ -31,7 +31,18 @@ func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.T
 		return err
 	}
 	s.Checklist |= diagnosticData(in)
-	if !e.isStaff(actor) {
+	staff := e.isStaff(actor)
+	if staff && e.cfg.Staff.RequireAuthenticated {
+		if ok, why := authenticatedSender(in, e.cfg.Staff.AuthservID); !ok {
+			// A forged staff From must not steer an escalation.
+			e.log.Warn("mail from a staff address is not authenticated: its commands are not honoured", "from", actor, "escalation", e.Tag(id), "reason", why)
+			if err := addTimeline(tx, id, now, fmt.Sprintf("Mail from %s not authenticated (%s): commands not honoured", actor, why), actor); err != nil {
+				return err
+			}
+			staff = false
+		}
+	}
+	if !staff {
 		if cmds := ParseCommands(in.Text); len(cmds) > 0 {
 			e.log.Warn("command lines from a non-staff sender logged as text", "from", actor, "escalation", e.Tag(id), "lines", len(cmds))
 			if err := addTimeline(tx, id, now, fmt.Sprintf("%d command line(s) from non-staff sender %s ignored", len(cmds), actor), actor); err != nil {

@@ -51,6 +51,9 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		st.Close()
 		return nil, err
 	}
+	if !cfg.Staff.RequireAuthenticated {
+		log.Warn("staff.require_authenticated is false: a forged From address of staff.domains or staff.addresses can give commands; set it to true with staff.authserv_id naming your receiving server")
+	}
 	poller := mailin.New(mailin.Options{
 		Host:              cfg.IMAP.Host,
 		Port:              cfg.IMAP.Port,
