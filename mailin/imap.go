@@ -303,6 +303,7 @@ func (p *Poller) wait(ctx context.Context, c *imapclient.Client) error {
 	if err != nil {
 		return fmt.Errorf("imap idle: %w", err)
 	}
+	p.log.Debug("idling", "mailbox", p.opts.Mailbox, "renew_in", p.opts.PollInterval)
 	select {
 	case <-ctx.Done():
 	case <-timer.C:
@@ -680,13 +681,13 @@ func (p *Poller) mark(c *imapclient.Client, uids []uint32, target string) error 
 	return nil
 }
 
-// backoff is a capped exponential delay with ±20% jitter.
+// backoff is a capped exponential delay, jittered up to 20% below, so
+// reconnecting clients spread out and the cap holds.
 type backoff struct{ min, max, cur time.Duration }
 
 func (b *backoff) next() time.Duration {
 	b.cur = min(max(2*b.cur, b.min), b.max)
-	j := b.cur / 5
-	return b.cur - j + time.Duration(rand.Int64N(int64(2*j)+1))
+	return b.cur - time.Duration(rand.Int64N(int64(b.cur/5)+1))
 }
 
 func (b *backoff) reset() { b.cur = 0 }

@@ -480,3 +480,26 @@ func TestAutomaticMailOpensNothing(t *testing.T) {
 		t.Errorf("%d escalations, want 1", len(list))
 	}
 }
+
+// Two processes opening a fresh store at the same moment must not both
+// migrate it.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	for range 10 {
+		dir := t.TempDir()
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				st, err := OpenStore(dir)
+				if err == nil {
+					st.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

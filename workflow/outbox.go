@@ -36,8 +36,9 @@ func (e *Engine) outboxBackoff(attempts int) time.Duration {
 		d *= 2
 	}
 	d = min(d, hi)
-	// ±20% jitter so a fleet of queued mail does not retry in one burst.
-	return d - d/5 + time.Duration(rand.Int64N(int64(2*d/5)+1))
+	// Up to 20% less, so a fleet of queued mail does not retry in one
+	// burst, and the cap holds.
+	return d - time.Duration(rand.Int64N(int64(d/5)+1))
 }
 
 type queued struct {

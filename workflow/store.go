@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
@@ -169,7 +170,8 @@ func OpenStore(dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("store: create escalation.data_dir %s: %w", dataDir, err)
 	}
 	path := filepath.Join(dataDir, "escalationd.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	// busy_timeout first: the switch to WAL itself may wait for another process.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	return openDSN(dsn, path)
 }
 
@@ -179,6 +181,21 @@ func OpenMemoryStore() (*Store, error) {
 }
 
 func openDSN(dsn, name string) (*Store, error) {
+	// A fresh file opened by two processes at once can answer SQLITE_BUSY
+	// while one of them switches it to WAL, before busy_timeout applies:
+	// try again for a few seconds.
+	var err error
+	for attempt := 1; attempt <= 40; attempt++ {
+		var s *Store
+		if s, err = openOnce(dsn, name); err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return s, err
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+	}
+	return nil, err
+}
+
+func openOnce(dsn, name string) (*Store, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", name, err)
@@ -203,9 +220,22 @@ func (s *Store) migrate() error {
 		return fmt.Errorf("schema version %d is newer than this escalationd knows (%d): refusing to touch it", version, len(migrations))
 	}
 	for i := version; i < len(migrations); i++ {
+		// The transaction is IMMEDIATE (it holds the write lock), and the
+		// version is read again inside it: another process opening the same
+		// store at the same moment may have applied this migration already.
 		tx, err := s.db.Begin()
 		if err != nil {
 			return err
+		}
+		var now int
+		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&now); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if now > i {
+			tx.Rollback()
+			i = now - 1
+			continue
 		}
 		if _, err := tx.Exec(migrations[i]); err != nil {
 			tx.Rollback()
