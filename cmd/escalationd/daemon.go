@@ -51,9 +51,6 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		st.Close()
 		return nil, err
 	}
-	if !cfg.Staff.RequireAuthenticated {
-		log.Warn("staff.require_authenticated is false: a forged From address of staff.domains or staff.addresses can give commands; set it to true with staff.authserv_id naming your receiving server")
-	}
 	poller := mailin.New(mailin.Options{
 		Host:              cfg.IMAP.Host,
 		Port:              cfg.IMAP.Port,
@@ -83,6 +80,7 @@ func (d *daemon) close() { d.store.Close() }
 
 // run is `escalationd run`: the poller and the outbox sender until ctx ends.
 func run(ctx context.Context, cfg config.Config, now func() time.Time, log *slog.Logger) error {
+	warnings(cfg, log)
 	d, err := build(cfg, now, log)
 	if err != nil {
 		return err
@@ -150,6 +148,7 @@ func (d *daemon) sendLoop(ctx context.Context) {
 // once is `escalationd once`: fetch and handle everything pending, flush the
 // whole outbox, exit 0 when nothing is left to do.
 func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slog.Logger) int {
+	warnings(cfg, log)
 	d, err := build(cfg, now, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -203,6 +202,13 @@ func checkConfig(cfg config.Config, path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  template:   %s (%s)\n", n, tmpl.Source(n))
 	}
 	return exitOK
+}
+
+// warnings logs what in a valid config an operator should still know about.
+func warnings(cfg config.Config, log *slog.Logger) {
+	if !cfg.Staff.RequireAuthenticated {
+		log.Warn("staff.require_authenticated is false: a forged From address of staff.domains or staff.addresses can give commands; set it to true with staff.authserv_id naming your receiving server")
+	}
 }
 
 // discardLog is for the read-only commands, which only print.
