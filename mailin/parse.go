@@ -94,6 +94,11 @@ type parser struct {
 	broken      error  // first MIME structure error met, if any
 	hdrCharset  string // charset of the first labelled text part, for raw 8-bit header text
 	spooled     []string
+
+	// A delivery report (multipart/report; report-type=delivery-status):
+	// its status part and the returned header, kept as read (capped).
+	report               bool
+	dsnStatus, dsnHeader *cappedBuffer
 }
 
 // bodyText collects the text of one kind (plain or HTML) of body part.
@@ -133,8 +138,18 @@ func (p *parser) parse() error {
 		}
 		return fmt.Errorf("%w: no header fields", ErrMalformed)
 	}
+	if mt, params := p.mediaType("", e.Header.Get("Content-Type")); mt == "multipart/report" && strings.EqualFold(strings.TrimSpace(params["report-type"]), "delivery-status") {
+		p.report = true
+	}
 	if err := p.walk(e, err, 0, nil); err != nil {
 		return err
+	}
+	if p.dsnStatus != nil {
+		var header []byte
+		if p.dsnHeader != nil {
+			header = p.dsnHeader.b.Bytes()
+		}
+		p.in.DeliveryReport = deliveryReport(p.dsnStatus.b.Bytes(), header)
 	}
 	if p.src.err != nil {
 		return fmt.Errorf("read message: %w", p.src.err)
@@ -237,6 +252,22 @@ func (p *parser) leaf(e *message.Entity, entErr error, alt altSeen) error {
 	name := dParams["filename"]
 	if name == "" {
 		name = ctParams["name"]
+	}
+	if p.report {
+		// The parts of a delivery report are kept as attachments; what
+		// they say is read as they are spooled.
+		switch mt {
+		case "message/delivery-status", "message/global-delivery-status":
+			if p.dsnStatus == nil {
+				p.dsnStatus = &cappedBuffer{max: maxDSNBytes}
+				e.Body = io.TeeReader(e.Body, p.dsnStatus)
+			}
+		case "text/rfc822-headers", "message/rfc822", "message/global", "message/global-headers":
+			if p.dsnHeader == nil {
+				p.dsnHeader = &cappedBuffer{max: maxDSNBytes}
+				e.Body = io.TeeReader(e.Body, p.dsnHeader)
+			}
+		}
 	}
 	if disp == "attachment" {
 		return p.attach(e, mt, name)
@@ -602,4 +633,106 @@ func tidyText(s string, collapse bool) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+// maxDSNBytes caps what is kept in memory of a delivery report's status part
+// and of the header it returns.
+const maxDSNBytes = 64 << 10
+
+// cappedBuffer keeps the first max bytes written to it and accepts the rest
+// without keeping it.
+type cappedBuffer struct {
+	b   bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(b []byte) (int, error) {
+	if room := c.max - c.b.Len(); room > 0 {
+		c.b.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
+}
+
+// deliveryReport reads a message/delivery-status part (RFC 3464: a block of
+// per-message fields, then one block per recipient) and the header of the
+// returned message. It reports the first recipient whose delivery failed,
+// else the first recipient; nil when no recipient is named.
+func deliveryReport(status, header []byte) *workflow.DeliveryReport {
+	var r *workflow.DeliveryReport
+	for _, f := range dsnBlocks(status) {
+		rcpt := dsnTyped(f["original-recipient"])
+		if rcpt == "" {
+			rcpt = dsnTyped(f["final-recipient"])
+		}
+		if rcpt == "" {
+			continue
+		}
+		cand := &workflow.DeliveryReport{
+			Recipient:  strings.Trim(rcpt, "<> "),
+			Action:     strings.ToLower(strings.TrimSpace(f["action"])),
+			Status:     strings.TrimSpace(f["status"]),
+			Diagnostic: dsnTyped(f["diagnostic-code"]),
+		}
+		if r == nil || !r.Failed() && cand.Failed() {
+			r = cand
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	if blocks := dsnBlocks(header); len(blocks) > 0 {
+		if ids := msgIDs(blocks[0]["message-id"]); len(ids) > 0 {
+			r.OriginalMessageID = ids[0]
+		}
+	}
+	return r
+}
+
+// dsnBlocks splits header-like text into blocks of fields (names lower case,
+// folded lines unfolded, the first occurrence of a name kept), one block per
+// run of lines between blank lines.
+func dsnBlocks(b []byte) []map[string]string {
+	var blocks []map[string]string
+	var cur map[string]string
+	last := ""
+	for _, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			cur, last = nil, ""
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && cur != nil && last != "" {
+			cur[last] += " " + strings.TrimSpace(line)
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			last = ""
+			continue
+		}
+		if cur == nil {
+			cur = map[string]string{}
+			blocks = append(blocks, cur)
+		}
+		last = strings.ToLower(strings.TrimSpace(name))
+		if _, seen := cur[last]; seen {
+			last = "" // keep the first; skip this one's continuation lines
+			continue
+		}
+		cur[last] = strings.TrimSpace(value)
+	}
+	for _, bl := range blocks {
+		for k, v := range bl {
+			bl[k] = oneLine(strings.ToValidUTF8(strings.Join(strings.Fields(v), " "), "\uFFFD"))
+		}
+	}
+	return blocks
+}
+
+// dsnTyped drops the type of a typed DSN field ("rfc822; a@b", "smtp; 550 …").
+func dsnTyped(v string) string {
+	if _, rest, ok := strings.Cut(v, ";"); ok {
+		return strings.TrimSpace(rest)
+	}
+	return strings.TrimSpace(v)
 }

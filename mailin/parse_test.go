@@ -722,6 +722,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		spool := t.TempDir()
 		in, err := Parse(bytes.NewReader(raw), ParseOptions{SpoolDir: spool, MaxTextBytes: 4096})
+		checkParseContract(t, spool, in, err)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) || strings.Contains(err.Error(), "panic") {
 				t.Fatalf("err = %v", err)

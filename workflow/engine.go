@@ -146,8 +146,30 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if auto, why := Automatic(in, e.cfg.Escalation.Address, e.ownMessageID(tx)); auto {
-		return e.automatic(tx, ref, in, id, why, now)
+	auto, why := Automatic(in, e.cfg.Escalation.Address, e.ownMessageID(tx))
+	if auto {
+		// A delivery report belongs to the escalation of the mail it
+		// returns, whoever reports it.
+		if rid, err := reportedEscalation(tx, in); err != nil {
+			return Result{}, err
+		} else if rid != 0 {
+			return e.deliveryReport(tx, ref, in, rid, why, now)
+		}
+	}
+	// §10: only staff and participants write into an escalation by naming it.
+	var named int64
+	if id != 0 {
+		ok, err := e.mayWrite(tx, id, in.From.Email)
+		if err != nil {
+			return Result{}, err
+		}
+		if !ok {
+			e.log.Warn("sender is not a participant of the escalation it names: not written into it", "uid", in.UID, "from", in.From.Email, "named", e.Tag(id), "via", via)
+			named, id = id, 0
+		}
+	}
+	if auto {
+		return e.automatic(tx, ref, in, id, named, why, now)
 	}
 	res := Result{Disposition: Applied, EscalationID: id, Via: via}
 	if id == 0 {
@@ -155,6 +177,11 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 			return Result{}, err
 		}
 		res.EscalationID, res.New, res.Via = id, true, "new"
+		if named != 0 {
+			if err := addTimeline(tx, id, now, fmt.Sprintf("Named %s but is not a participant of it: opened as a new escalation", e.Tag(named)), in.From.Email); err != nil {
+				return Result{}, err
+			}
+		}
 	} else if err := e.reply(tx, id, in, via, now); err != nil {
 		return Result{}, err
 	}
@@ -172,6 +199,9 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 		}
 	}
 	if err := addParticipants(tx, id, e.cfg.Escalation.Address, append(append([]Address{in.From}, in.To...), in.Cc...)); err != nil {
+		return Result{}, err
+	}
+	if err := e.addOutboundParticipants(tx, id); err != nil { // what this message caused to be queued
 		return Result{}, err
 	}
 	if err := recordMessage(tx, ref, in, id, Applied, "", now); err != nil {
@@ -196,11 +226,17 @@ func (e *Engine) ownMessageID(tx *sql.Tx) func(string) bool {
 // automatic records automatic mail (§10): it opens nothing, changes no
 // status and is answered by nothing; where it belongs to an escalation it
 // is logged there, marked automatic.
-func (e *Engine) automatic(tx *sql.Tx, ref MessageRef, in *Inbound, id int64, why string, now time.Time) (Result, error) {
+// named is the escalation it named when its sender is no participant of it
+// (§10): it is then recorded as belonging to none.
+func (e *Engine) automatic(tx *sql.Tx, ref MessageRef, in *Inbound, id, named int64, why string, now time.Time) (Result, error) {
 	e.log.Info("automatic mail: not acted on", "uid", in.UID, "message_id", in.MessageID, "from", in.From.Email, "reason", why, "escalation", e.Tag(id))
 	if id == 0 {
 		removeSpool(in)
-		if err := recordMessage(tx, ref, in, 0, Applied, "automatic mail ("+why+"), belongs to no escalation: not acted on", now); err != nil {
+		reason := "automatic mail (" + why + "), belongs to no escalation: not acted on"
+		if named != 0 {
+			reason = "automatic mail (" + why + ") named " + e.Tag(named) + " but its sender is not a participant: belongs to no escalation, not acted on"
+		}
+		if err := recordMessage(tx, ref, in, 0, Applied, reason, now); err != nil {
 			return Result{}, err
 		}
 		return Result{Disposition: Applied, Via: "automatic"}, advanceCheckpoint(tx, ref)
@@ -448,12 +484,16 @@ func (e *Engine) logInbound(tx *sql.Tx, id int64, in *Inbound, now time.Time) er
 	if in.TextFromHTML {
 		note = strings.TrimPrefix(note+"; text taken from the HTML part", "; ")
 	}
+	text, stripped := StripQuoted(in.Text) // the log shows the new text; the archive keeps it all
+	if stripped {
+		note = strings.TrimPrefix(note+"; quoted text stripped", "; ")
+	}
 	at := in.InternalDate
 	if at.IsZero() {
 		at = now
 	}
 	res, err := tx.Exec(`INSERT INTO log(esc_id, at, inbound, from_name, from_email, recipients, subject, text, note) VALUES(?, ?, 1, ?, ?, ?, ?, ?, ?)`,
-		id, ms(at), in.From.Name, in.From.Email, string(rcpts), in.Subject, in.Text, note)
+		id, ms(at), in.From.Name, in.From.Email, string(rcpts), in.Subject, text, note)
 	if err != nil {
 		return fmt.Errorf("store: log message: %w", err)
 	}

@@ -115,10 +115,10 @@ func TestRouting(t *testing.T) {
 		via  string
 	}{
 		{"tag", msg("jane@acme.test", "Re: [ESC-00001] Database outage", "a2", nil), 1, "subject tag"},
-		{"tag any case behind AW", msg("jane@acme.test", "AW: [esc-2] x", "a3", nil), 2, "subject tag"},
-		{"unknown tag then valid one", msg("jane@acme.test", "[ESC-00099] [ESC-00002] x", "a4", nil), 2, "subject tag"},
+		{"tag any case behind AW", msg("bob@globex.test", "AW: [esc-2] x", "a3", nil), 2, "subject tag"},
+		{"unknown tag then valid one", msg("bob@globex.test", "[ESC-00099] [ESC-00002] x", "a4", nil), 2, "subject tag"},
 		{"unknown tag alone is no tag", msg("jane@acme.test", "[ESC-00099] new thing", "a5", nil), 3, "new"},
-		{"plus address", msg("jane@acme.test", "no tag", "a6", func(in *Inbound) {
+		{"plus address", msg("bob@globex.test", "no tag", "a6", func(in *Inbound) {
 			in.To = []Address{{Email: "Escalations+ESC-00002@example.com"}}
 		}), 2, "plus-address"},
 		{"delivered-to plus address", msg("jane@acme.test", "no tag", "a7", func(in *Inbound) {

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -31,7 +32,7 @@ func newRouter(prefix, address string) router {
 func (r router) tagIDs(subject string) []int64 {
 	var ids []int64
 	for _, m := range r.tag.FindAllStringSubmatch(subject, -1) {
-		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil && n > 0 {
 			ids = append(ids, n)
 		}
 	}
@@ -43,7 +44,7 @@ func (r router) plusIDs(addrs []string) []int64 {
 	var ids []int64
 	for _, a := range addrs {
 		if m := r.plus.FindStringSubmatch(strings.TrimSpace(a)); m != nil {
-			if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+			if n, err := strconv.ParseInt(m[1], 10, 64); err == nil && n > 0 {
 				ids = append(ids, n)
 			}
 		}
@@ -114,17 +115,95 @@ var replyPrefix = regexp.MustCompile(`(?i)^\s*(re|fwd?|aw|wg|sv|vs|tr|rv|antw|о
 // cleanSubject removes reply prefixes and every escalation tag from subject,
 // and collapses white space. It returns "(no subject)" for what is left empty.
 func (r router) cleanSubject(subject string) string {
-	s := r.tag.ReplaceAllString(subject, " ")
+	// Until nothing changes: removing one tag or prefix, or collapsing
+	// Unicode blanks, can make another ("[[ESC-1]ESC-2]", "\u00a0Re: x").
+	s := subject
 	for {
-		t := replyPrefix.ReplaceAllString(s, "")
+		t := strings.Join(strings.Fields(r.tag.ReplaceAllString(s, " ")), " ")
+		t = replyPrefix.ReplaceAllString(t, "")
 		if t == s {
 			break
 		}
 		s = t
 	}
-	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return "(no subject)"
 	}
 	return s
+}
+
+// mayWrite reports whether sender may write into escalation id (§10): staff
+// may, and so may its participants — the addresses in From, To and Cc of its
+// messages, in and out — and, when the escalation's customer is a configured
+// customers domain, every address of that domain (the customer's
+// colleagues). An unknown domain (a webmail provider, say) gives no one else
+// of it a say.
+func (e *Engine) mayWrite(tx *sql.Tx, id int64, sender string) (bool, error) {
+	sender = strings.TrimSpace(sender)
+	if sender == "" {
+		return false, nil
+	}
+	if e.isStaff(sender) {
+		return true, nil
+	}
+	var one int
+	err := tx.QueryRow(`SELECT 1 FROM participants WHERE esc_id = ? AND email = ?`, id, sender).Scan(&one)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("store: look up participant: %w", err)
+	}
+	var key string
+	if err := tx.QueryRow(`SELECT customer_key FROM escalations WHERE id = ?`, id).Scan(&key); err != nil {
+		return false, fmt.Errorf("store: read escalation %d: %w", id, err)
+	}
+	if cust, known := e.customer(sender); known && strings.EqualFold(key, "customer:"+cust.Domain) {
+		return true, nil
+	}
+	// Mail queued outside an inbound message (timers) is in the outbox
+	// before its recipients are in participants.
+	rcpts, err := outboundRecipients(tx, id)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range rcpts {
+		if strings.EqualFold(strings.TrimSpace(a.Email), sender) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// outboundRecipients lists the To and Cc addresses of every mail queued for
+// escalation id.
+func outboundRecipients(tx *sql.Tx, id int64) ([]Address, error) {
+	rows, err := tx.Query(`SELECT payload FROM outbox WHERE esc_id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: read the escalation's mail: %w", err)
+	}
+	defer rows.Close()
+	var out []Address
+	for rows.Next() {
+		var payload string
+		if err := rows.Scan(&payload); err != nil {
+			return nil, fmt.Errorf("store: read the escalation's mail: %w", err)
+		}
+		var m Outgoing
+		if err := json.Unmarshal([]byte(payload), &m); err != nil {
+			continue // unreadable rows are reported by the outbox itself
+		}
+		out = append(append(out, m.To...), m.Cc...)
+	}
+	return out, rows.Err()
+}
+
+// addOutboundParticipants records the recipients of escalation id's queued
+// mail as its participants.
+func (e *Engine) addOutboundParticipants(tx *sql.Tx, id int64) error {
+	rcpts, err := outboundRecipients(tx, id)
+	if err != nil {
+		return err
+	}
+	return addParticipants(tx, id, e.cfg.Escalation.Address, rcpts)
 }

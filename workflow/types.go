@@ -6,6 +6,7 @@ package workflow
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,43 @@ type Inbound struct {
 	TextFromHTML bool     // Text was converted from an HTML-only body
 	Notes        []string // parser remarks worth logging (e.g. "unknown charset x-foo: shown as received")
 	Attachments  []Attachment
+
+	// DeliveryReport is what a delivery status notification (multipart/report;
+	// report-type=delivery-status) says; nil for any other message.
+	DeliveryReport *DeliveryReport
+}
+
+// DeliveryReport is the gist of a DSN (RFC 3464): the first recipient it
+// reports a failure for (else its first recipient) and the Message-ID of the
+// mail it returns.
+type DeliveryReport struct {
+	Recipient         string // Original-Recipient, else Final-Recipient, without its "rfc822;" type
+	Action            string // "failed", "delayed", "delivered", "relayed", "expanded"; lower case
+	Status            string // e.g. "5.1.1"
+	Diagnostic        string // Diagnostic-Code without its "smtp;" type, e.g. "550 5.1.1 User unknown"
+	OriginalMessageID string // Message-ID of the returned mail, without angle brackets; "" when not quoted
+}
+
+// Failed reports whether the report is of a permanent failure.
+func (r *DeliveryReport) Failed() bool {
+	switch r.Action {
+	case "failed":
+		return true
+	case "":
+		return strings.HasPrefix(r.Status, "5.")
+	}
+	return false
+}
+
+// Reason is the diagnostic, else the status code.
+func (r *DeliveryReport) Reason() string {
+	if r.Diagnostic != "" {
+		return r.Diagnostic
+	}
+	if r.Status != "" {
+		return "status " + r.Status
+	}
+	return "no reason given"
 }
 
 // MessageRef names a fetched message on the server without its content: what
