@@ -201,9 +201,6 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 	if err := addParticipants(tx, id, e.cfg.Escalation.Address, append(append([]Address{in.From}, in.To...), in.Cc...)); err != nil {
 		return Result{}, err
 	}
-	if err := e.addOutboundParticipants(tx, id); err != nil { // what this message caused to be queued
-		return Result{}, err
-	}
 	if err := recordMessage(tx, ref, in, id, Applied, "", now); err != nil {
 		return Result{}, err
 	}
@@ -564,6 +561,10 @@ func (e *Engine) enqueue(tx *sql.Tx, m *Outgoing, now time.Time) error {
 	if m.EscalationID != 0 {
 		if _, err := tx.Exec(`INSERT OR IGNORE INTO thread_ids(message_id, esc_id, outbound) VALUES(?, ?, 1)`, m.MessageID, m.EscalationID); err != nil {
 			return fmt.Errorf("store: remember thread id: %w", err)
+		}
+		// Whoever we write to may write back (§10 participants).
+		if err := addParticipants(tx, m.EscalationID, e.cfg.Escalation.Address, append(append([]Address{}, m.To...), m.Cc...)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -161,49 +160,5 @@ func (e *Engine) mayWrite(tx *sql.Tx, id int64, sender string) (bool, error) {
 	if cust, known := e.customer(sender); known && strings.EqualFold(key, "customer:"+cust.Domain) {
 		return true, nil
 	}
-	// Mail queued outside an inbound message (timers) is in the outbox
-	// before its recipients are in participants.
-	rcpts, err := outboundRecipients(tx, id)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range rcpts {
-		if strings.EqualFold(strings.TrimSpace(a.Email), sender) {
-			return true, nil
-		}
-	}
 	return false, nil
-}
-
-// outboundRecipients lists the To and Cc addresses of every mail queued for
-// escalation id.
-func outboundRecipients(tx *sql.Tx, id int64) ([]Address, error) {
-	rows, err := tx.Query(`SELECT payload FROM outbox WHERE esc_id = ?`, id)
-	if err != nil {
-		return nil, fmt.Errorf("store: read the escalation's mail: %w", err)
-	}
-	defer rows.Close()
-	var out []Address
-	for rows.Next() {
-		var payload string
-		if err := rows.Scan(&payload); err != nil {
-			return nil, fmt.Errorf("store: read the escalation's mail: %w", err)
-		}
-		var m Outgoing
-		if err := json.Unmarshal([]byte(payload), &m); err != nil {
-			continue // unreadable rows are reported by the outbox itself
-		}
-		out = append(append(out, m.To...), m.Cc...)
-	}
-	return out, rows.Err()
-}
-
-// addOutboundParticipants records the recipients of escalation id's queued
-// mail as its participants.
-func (e *Engine) addOutboundParticipants(tx *sql.Tx, id int64) error {
-	rcpts, err := outboundRecipients(tx, id)
-	if err != nil {
-		return err
-	}
-	return addParticipants(tx, id, e.cfg.Escalation.Address, rcpts)
 }
