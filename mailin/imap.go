@@ -473,6 +473,19 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 			if errors.Is(err, workflow.ErrRender) && res.Disposition == workflow.Applied {
 				st.Applied++ // committed; only its tracking file is behind
 			}
+			if errors.Is(err, workflow.ErrPoison) {
+				// The message itself trips the engine: a bounded number
+				// of tries, then quarantine, so the mail behind it goes on.
+				q, perr := p.eng.Poisoned(context.WithoutCancel(ctx), ref, raw.path, err)
+				if perr != nil {
+					return local(perr)
+				}
+				if q {
+					st.Quarantined++
+					continue
+				}
+				return fmt.Errorf("message UID %d: %w", h.uid, err)
+			}
 			return local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
 		switch res.Disposition {

@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +35,11 @@ type Engine struct {
 
 	fromName, fromEmail string
 
-	renderMu sync.Mutex    // one tracking-file write at a time
-	wake     chan struct{} // signalled when mail is queued
+	renderMu sync.Mutex // one tracking-file write at a time
+	// beforeApply, when set (tests only), runs first in every apply: a
+	// test makes a message poison with it.
+	beforeApply func(*Inbound)
+	wake        chan struct{} // signalled when mail is queued
 }
 
 // New returns an engine over st. now is the clock (time.Now in main); log may
@@ -105,8 +109,15 @@ type Result struct {
 // tracking file is stale (RenderStale retries it).
 func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 	var res Result
-	err := e.st.tx(ctx, func(tx *sql.Tx) error {
-		var err error
+	err := e.st.tx(ctx, func(tx *sql.Tx) (err error) {
+		// A bug tripped by one message must not stop the daemon, nor leave
+		// the transaction open: it becomes this message's error.
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: panic while applying message UID %d: %v", ErrPoison, in.UID, r)
+				e.log.Error("panic while applying a message", "uid", in.UID, "message_id", in.MessageID, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
 		res, err = e.apply(tx, in)
 		return err
 	})
@@ -124,11 +135,18 @@ func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 	return res, nil
 }
 
+// ErrPoison marks a failure caused by the message itself (a panic while
+// applying it), not by the store or the disk: retrying will not help.
+var ErrPoison = errors.New("message cannot be applied")
+
 // ErrRender wraps a failure to write a tracking file after its change was
 // committed.
 var ErrRender = errors.New("tracking file not written")
 
 func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
+	if e.beforeApply != nil {
+		e.beforeApply(in)
+	}
 	now := e.now()
 	ref := MessageRef{Mailbox: in.Mailbox, UIDValidity: in.UIDValidity, UID: in.UID, InternalDate: in.InternalDate, Size: in.Size}
 	if dupOf, err := e.duplicateOf(tx, in); err != nil {
@@ -301,6 +319,40 @@ func recordMessage(tx *sql.Tx, ref MessageRef, in *Inbound, escID int64, d Dispo
 		return fmt.Errorf("store: record message UID %d: %w", ref.UID, err)
 	}
 	return nil
+}
+
+// MaxAttempts is how often a message that fails with ErrPoison is tried
+// before it is quarantined.
+const MaxAttempts = 3
+
+// Poisoned records a failed attempt at applying the message ref with an
+// error wrapping ErrPoison. On the MaxAttempts-th attempt it records the
+// message as quarantined, with the reason, and returns true: the caller
+// moves it to the quarantine mailbox and goes on with the messages behind
+// it. Attempts are counted in the store, so restarts do not reset them.
+func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, cause error) (bool, error) {
+	var quarantined bool
+	err := e.st.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		err := tx.QueryRow(`INSERT INTO attempts(mailbox, uidvalidity, uid, count, last_error) VALUES(?, ?, ?, 1, ?)
+			ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET count = count + 1, last_error = excluded.last_error
+			RETURNING count`, ref.Mailbox, ref.UIDValidity, ref.UID, cause.Error()).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("store: count attempts: %w", err)
+		}
+		if n < MaxAttempts {
+			e.log.Warn("message failed; it will be tried again", "uid", ref.UID, "attempt", n, "of", MaxAttempts, "err", cause)
+			return nil
+		}
+		quarantined = true
+		reason := fmt.Sprintf("failed %d times: %v", n, cause)
+		e.log.Error("quarantining a message that keeps failing", "uid", ref.UID, "reason", reason)
+		if err := recordMessage(tx, ref, &Inbound{RawPath: rawPath}, 0, Quarantined, reason, e.now()); err != nil {
+			return err
+		}
+		return advanceCheckpoint(tx, ref)
+	})
+	return quarantined, err
 }
 
 // Quarantine records that the message ref is set aside without being applied,

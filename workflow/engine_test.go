@@ -503,3 +503,43 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		}
 	}
 }
+
+// A message that panics the engine is tried MaxAttempts times, then
+// quarantined; the messages behind it go on, and nothing of it is committed.
+func TestPoisonMessageIsQuarantined(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	e.beforeApply = func(in *Inbound) {
+		if in.Subject == "poison" {
+			panic("boom")
+		}
+	}
+	bad := msg("jane@acme.test", "poison", "p1@acme.test", nil)
+	ref := MessageRef{Mailbox: bad.Mailbox, UIDValidity: bad.UIDValidity, UID: bad.UID}
+	for attempt := 1; attempt <= MaxAttempts; attempt++ {
+		_, err := e.Ingest(context.Background(), bad)
+		if !errors.Is(err, ErrPoison) {
+			t.Fatalf("attempt %d: %v, want ErrPoison", attempt, err)
+		}
+		q, err := e.Poisoned(context.Background(), ref, "", err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q != (attempt == MaxAttempts) {
+			t.Fatalf("attempt %d: quarantined = %v", attempt, q)
+		}
+	}
+	counts, _ := e.MessageCounts(context.Background())
+	if counts[Quarantined] != 1 || counts[Applied] != 0 {
+		t.Fatalf("dispositions %v", counts)
+	}
+	if _, last, _, _ := e.Store().Checkpoint(context.Background(), "INBOX"); last != bad.UID {
+		t.Errorf("checkpoint %d, want it past the poison message %d", last, bad.UID)
+	}
+	// The store is usable: the next message applies.
+	if res := ingest(t, e, msg("jane@acme.test", "fine", "p2@acme.test", nil)); !res.New {
+		t.Fatalf("next message: %+v", res)
+	}
+	if list, _ := e.List(context.Background()); len(list) != 1 {
+		t.Errorf("%d escalations, want 1 (nothing of the poison message)", len(list))
+	}
+}

@@ -161,6 +161,18 @@ ALTER TABLE escalations ADD COLUMN reminded_for INTEGER NOT NULL DEFAULT 0;     
 ALTER TABLE escalations ADD COLUMN resolved_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX escalations_open ON escalations(status);
 `,
+	// 4: failed attempts at applying a message, so a poison message is
+	// quarantined after a bounded number of tries, across restarts too.
+	`
+CREATE TABLE attempts (
+	mailbox     TEXT NOT NULL,
+	uidvalidity INTEGER NOT NULL,
+	uid         INTEGER NOT NULL,
+	count       INTEGER NOT NULL,
+	last_error  TEXT NOT NULL,
+	PRIMARY KEY (mailbox, uidvalidity, uid)
+);
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,
