@@ -3,6 +3,7 @@ package workflow
 import (
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // Command is one staff command line of a reply (§6).
@@ -32,8 +33,11 @@ func ParseCommands(text string) []Command {
 			continue
 		}
 		name, arg := line[1:], ""
-		if i := strings.IndexAny(name, " \t"); i >= 0 { // "/assign\t@bob" too
-			name, arg = name[:i], name[i+1:]
+		if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 { // "/assign\t@bob", "/assign\u00a0@bob" too
+			name, arg = name[:i], name[i:] // arg is trimmed below
+		}
+		if strings.Contains(name, "/") {
+			continue // "/var/log/syslog …", "//": a path or prose, not a command
 		}
 		out = append(out, Command{Name: strings.ToLower(name), Arg: strings.TrimSpace(arg), Line: line})
 	}
