@@ -52,8 +52,8 @@ func header(t *testing.T, raw []byte, name string) string {
 // Mail through Postfix reaches the right Dovecot INBOX, plus-addresses
 // included, and raw UTF-8 in headers survives (smtputf8_enable = no).
 func TestDelivery(t *testing.T) {
-	a := stack.Require(t)
 	stack.Lock(t)
+	a := stack.Require(t)
 	tok := token()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -107,8 +107,8 @@ func TestDelivery(t *testing.T) {
 // A recipient Postfix accepts but Dovecot refuses comes back as a DSN to the
 // envelope sender, the daemon's mailbox.
 func TestBounce(t *testing.T) {
-	a := stack.Require(t)
 	stack.Lock(t)
+	a := stack.Require(t)
 	tok := token()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -142,6 +142,7 @@ func TestBounce(t *testing.T) {
 // A wrong password fails promptly, and does not slow the next logins (no
 // auth penalty).
 func TestBadPassword(t *testing.T) {
+	stack.Lock(t) // the e2e suite restarts the servers while it holds the lock
 	a := stack.Require(t)
 	for i := range 3 {
 		start := time.Now()
@@ -188,6 +189,7 @@ func checkSession(t *testing.T, c *imapclient.Client, how string) {
 }
 
 func TestIMAPS(t *testing.T) {
+	stack.Lock(t) // the e2e suite restarts the servers while it holds the lock
 	a := stack.Require(t)
 	c, err := imapclient.DialTLS(a.IMAPS, &imapclient.Options{TLSConfig: stack.InsecureTLS()})
 	if err != nil {
@@ -197,6 +199,7 @@ func TestIMAPS(t *testing.T) {
 }
 
 func TestSTARTTLS(t *testing.T) {
+	stack.Lock(t) // the e2e suite restarts the servers while it holds the lock
 	a := stack.Require(t)
 	c, err := imapclient.DialStartTLS(a.IMAP, &imapclient.Options{TLSConfig: stack.InsecureTLS()})
 	if err != nil {
@@ -206,6 +209,7 @@ func TestSTARTTLS(t *testing.T) {
 }
 
 func TestPlainIMAP(t *testing.T) {
+	stack.Lock(t) // the e2e suite restarts the servers while it holds the lock
 	a := stack.Require(t)
 	c, err := imapclient.DialInsecure(a.IMAP, nil)
 	if err != nil {
@@ -215,6 +219,7 @@ func TestPlainIMAP(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
+	stack.Lock(t)
 	want := stack.Require(t)
 	got, ok := stack.Env()
 	if !ok || got != want {
