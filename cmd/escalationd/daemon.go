@@ -81,6 +81,11 @@ func (d *daemon) close() { d.store.Close() }
 // run is `escalationd run`: the poller and the outbox sender until ctx ends.
 func run(ctx context.Context, cfg config.Config, now func() time.Time, log *slog.Logger) error {
 	warnings(cfg, log)
+	release, err := lockDataDir(cfg.Escalation.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	d, err := build(cfg, now, log)
 	if err != nil {
 		return err
@@ -149,6 +154,12 @@ func (d *daemon) sendLoop(ctx context.Context) {
 // whole outbox, exit 0 when nothing is left to do.
 func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slog.Logger) int {
 	warnings(cfg, log)
+	release, err := lockDataDir(cfg.Escalation.DataDir)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitWork
+	}
+	defer release()
 	d, err := build(cfg, now, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -455,5 +457,30 @@ func TestDemo(t *testing.T) {
 	sent, _ := filepath.Glob(filepath.Join(dir, "sent", "*.eml"))
 	if len(sent) != 6 {
 		t.Errorf("%d .eml files in sent/, want 6", len(sent))
+	}
+}
+
+// A second run or once on the same data_dir refuses to start; list and show
+// still read it.
+func TestSecondDaemonRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	release, err := lockDataDir(h.cfg.Escalation.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := h.once(time.Now); code != exitWork {
+		t.Errorf("once beside a running daemon exit %d, want 1", code)
+	}
+	err = run(context.Background(), h.cfg, time.Now, h.log)
+	if !errors.Is(err, errLocked) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
+		t.Errorf("run beside a running daemon: %v, want errLocked naming pid %d", err, os.Getpid())
+	}
+	var out bytes.Buffer
+	if err := list(context.Background(), h.cfg, time.Now, &out); err != nil && !strings.Contains(err.Error(), "no store") {
+		t.Errorf("list while locked: %v", err)
+	}
+	release()
+	if code := h.once(time.Now); code != exitOK {
+		t.Errorf("once after the lock was released exit %d", code)
 	}
 }
