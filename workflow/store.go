@@ -173,6 +173,16 @@ CREATE TABLE attempts (
 	PRIMARY KEY (mailbox, uidvalidity, uid)
 );
 `,
+	// 5: full indexes for the duplicate checks. The partial ones of
+	// migration 1 (WHERE message_id <> '') cannot serve "message_id = ?",
+	// so every message scanned the whole table (ingest slowed with the store).
+	`
+DROP INDEX messages_mid;
+DROP INDEX messages_sha;
+CREATE INDEX messages_mid ON messages(message_id, disposition);
+CREATE INDEX messages_sha ON messages(sha256, disposition);
+CREATE INDEX attachments_esc ON attachments(esc_id);
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,
