@@ -34,9 +34,9 @@ func reportedEscalation(tx *sql.Tx, in *Inbound) (int64, error) {
 // action otherwise (a delay). Like all automatic mail it changes nothing else.
 func (e *Engine) deliveryReport(tx *sql.Tx, ref MessageRef, in *Inbound, id int64, why string, now time.Time) (Result, error) {
 	r := in.DeliveryReport
-	text := fmt.Sprintf("Delivery failure: %s: %s", oneLine(r.Recipient), oneLine(r.Reason()))
+	text := fmt.Sprintf("Delivery failure: %s: %s", OneLine(r.Recipient), OneLine(r.Reason()))
 	if !r.Failed() {
-		text = fmt.Sprintf("Delivery report for %s: %s (%s)", oneLine(r.Recipient), oneLine(r.Action), oneLine(r.Reason()))
+		text = fmt.Sprintf("Delivery report for %s: %s (%s)", OneLine(r.Recipient), OneLine(r.Action), OneLine(r.Reason()))
 	}
 	e.log.Warn("delivery report for mail the daemon sent", "uid", in.UID, "escalation", e.Tag(id), "recipient", r.Recipient,
 		"action", r.Action, "status", r.Status, "reason", r.Reason(), "message_id", r.OriginalMessageID)

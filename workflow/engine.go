@@ -475,7 +475,7 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 			e.log.Warn("acknowledgement suppressed: rate limit", "to", in.From.Email, "escalation", e.Tag(id))
 			err = addTimeline(tx, id, now, "acknowledgement suppressed: rate limit", "")
 		} else {
-			err = e.queueAck(tx, id, in, cust, known, dec.Type, dec.Level, clock.Add(every), now)
+			err = e.queueAck(tx, id, in, cust, dec.Type, dec.Level, clock.Add(every), now)
 		}
 	}
 	if err != nil {
@@ -632,18 +632,11 @@ func (e *Engine) mailHeaders(autoSubmitted string) [][2]string {
 }
 
 // queueAck queues the acknowledgement of a new escalation (§8).
-func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Customer, knownCustomer bool, typ Type, level string, nextUpdate, now time.Time) error {
+func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Customer, typ Type, level string, nextUpdate, now time.Time) error {
 	tag := e.Tag(id)
 	subject := e.router.cleanSubject(in.Subject)
-	salutation := strings.TrimSpace(in.From.Name)
-	if salutation == "" && knownCustomer {
-		salutation = cust.Name
-	}
-	if salutation == "" {
-		salutation = "Customer"
-	}
 	body, err := e.tmpl.Render(templates.Ack, templates.AckData{
-		Salutation:  oneLine(salutation),
+		Salutation:  salutation(in.From.Name, cust.Name, in.From.Email),
 		Subject:     subject,
 		Tag:         tag,
 		UpdateEvery: durationWords(e.cfg.Escalation.UpdateInterval),
@@ -663,7 +656,7 @@ func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Custome
 		MessageID:    e.newMessageID(tag, "ack"),
 		From:         Address{Name: e.fromName, Email: e.fromEmail},
 		EnvelopeFrom: e.cfg.Escalation.Address,
-		To:           []Address{{Name: oneLine(in.From.Name), Email: in.From.Email}},
+		To:           []Address{{Name: OneLine(in.From.Name), Email: in.From.Email}},
 		ReplyTo:      e.plusAddress(tag),
 		Subject:      fmt.Sprintf("RE: %s - Escalation Acknowledged [%s]", subject, tag),
 		InReplyTo:    in.MessageID,
@@ -721,8 +714,22 @@ func durationWords(d time.Duration) string {
 	}
 }
 
-// oneLine folds CR, LF and other control characters to spaces.
-func oneLine(s string) string {
+// salutation is who "Dear …" addresses (§8): the sender's display name, else
+// the customer's name (a customers entry; an unknown customer is named by its
+// address, which does not count), else "Customer".
+func salutation(displayName, customerName, email string) string {
+	if n := strings.TrimSpace(displayName); n != "" {
+		return OneLine(n)
+	}
+	if n := strings.TrimSpace(customerName); n != "" && !strings.EqualFold(n, email) {
+		return OneLine(n)
+	}
+	return "Customer"
+}
+
+// OneLine folds CR, LF and other control characters to spaces, so untrusted
+// text stays on one line of a header or a terminal.
+func OneLine(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '

@@ -22,7 +22,7 @@ func (e *Engine) outgoing(s *escState, kind, subject, autoSubmitted string, to [
 		EnvelopeFrom: e.cfg.Escalation.Address,
 		To:           to,
 		ReplyTo:      e.plusAddress(tag),
-		Subject:      oneLine(subject) + " [" + tag + "]",
+		Subject:      OneLine(subject) + " [" + tag + "]",
 		Date:         now,
 		Headers:      e.mailHeaders(autoSubmitted),
 	}
@@ -79,7 +79,7 @@ func (e *Engine) queueNotify(tx *sql.Tx, s *escState, reason, summary string, no
 		checklist = append(checklist, fmt.Sprintf("%d. %s %s", i+1, box, item))
 	}
 	body, err := e.tmpl.Render(templates.Notify, templates.NotifyData{
-		Tag: e.Tag(s.ID), Type: string(s.Type), Level: s.Level, Status: string(s.Status), Reason: oneLine(reason),
+		Tag: e.Tag(s.ID), Type: string(s.Type), Level: s.Level, Status: string(s.Status), Reason: OneLine(reason),
 		Customer: e.customerText(s), Subject: s.Subject, Opened: e.fieldTime(s.Opened), NextUpdate: e.fieldTime(s.NextUpdate),
 		Reasons: reasons, Summary: excerpt(summary, 1500), Checklist: checklist, TrackingPath: e.TrackingPath(s.ID),
 	})
@@ -177,21 +177,14 @@ func (e *Engine) queueVendor(tx *sql.Tx, s *escState, addr string, now time.Time
 
 // queueUpdate sends the customer an update (/update); never rate-limited.
 func (e *Engine) queueUpdate(tx *sql.Tx, s *escState, text string, now time.Time) error {
-	salutation := strings.TrimSpace(s.RequesterName)
-	if salutation == "" && !strings.EqualFold(s.CustomerName, s.CustomerEmail) {
-		salutation = s.CustomerName
-	}
-	if salutation == "" {
-		salutation = "Customer"
-	}
 	body, err := e.tmpl.Render(templates.Update, templates.UpdateData{
-		Salutation: oneLine(salutation), Tag: e.Tag(s.ID), Text: text, NextUpdate: e.fieldTime(s.NextUpdate),
+		Salutation: salutation(s.RequesterName, s.CustomerName, s.CustomerEmail), Tag: e.Tag(s.ID), Text: text, NextUpdate: e.fieldTime(s.NextUpdate),
 		Signature: e.signature(s.Type, s.Level),
 	})
 	if err != nil {
 		return err
 	}
-	m := e.outgoing(s, "update", "Update: "+s.Subject, "auto-generated", []Address{{Name: oneLine(s.RequesterName), Email: s.CustomerEmail}}, now)
+	m := e.outgoing(s, "update", "Update: "+s.Subject, "auto-generated", []Address{{Name: OneLine(s.RequesterName), Email: s.CustomerEmail}}, now)
 	m.Body = body
 	return e.enqueue(tx, m, now)
 }

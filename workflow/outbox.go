@@ -193,8 +193,8 @@ func (e *Engine) outboxFailed(ctx context.Context, q queued, cause error) error 
 		if id == 0 {
 			return nil
 		}
-		text := fmt.Sprintf("Delivery failure: %s: %s", q.m.To[0].Email, oneLine(reason))
-		if err := logOutbound(tx, &q.m, now, "not delivered ("+kindNote(q.m.Kind)+"): "+oneLine(reason)); err != nil {
+		text := fmt.Sprintf("Delivery failure: %s: %s", q.m.To[0].Email, OneLine(reason))
+		if err := logOutbound(tx, &q.m, now, "not delivered ("+kindNote(q.m.Kind)+"): "+OneLine(reason)); err != nil {
 			return err
 		}
 		if err := addTimeline(tx, id, now, text, ""); err != nil {

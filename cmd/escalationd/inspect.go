@@ -51,7 +51,7 @@ func list(ctx context.Context, cfg config.Config, now func() time.Time, w io.Wri
 				sla = strconv.Itoa(s.SLAConsumed) + "%"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s — %s\n", s.Tag, s.Type, s.Level, s.Status, next, sla, orDash(s.Owner),
-				oneLine(s.CustomerName), oneLine(s.Subject))
+				workflow.OneLine(s.CustomerName), workflow.OneLine(s.Subject))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -98,9 +98,9 @@ func show(ctx context.Context, cfg config.Config, tag string, now func() time.Ti
 		for i, a := range m.To {
 			to[i] = a.Email
 		}
-		line := fmt.Sprintf("- %s %s to %s: %s", m.Status, m.Kind, strings.Join(to, ", "), oneLine(m.Subject))
+		line := fmt.Sprintf("- %s %s to %s: %s", m.Status, m.Kind, strings.Join(to, ", "), workflow.OneLine(m.Subject))
 		if m.LastError != "" {
-			line += " (" + oneLine(m.LastError) + ")"
+			line += " (" + workflow.OneLine(m.LastError) + ")"
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -127,14 +127,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// oneLine keeps a terminal line on one line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }
