@@ -174,22 +174,6 @@ func crashSeenCount(addr, user, pass, mailbox string) (total, seen int, err erro
 	return len(msgs), seen, nil
 }
 
-// crashBuild builds the daemon binary into dir.
-func crashBuild(t *testing.T, dir string) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "escalationd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/escalationd")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/escalationd: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // crashWriteConfig writes the daemon's config for the stack. Roster: the real
 // tier2@example.com, so every new (Technical, Tier 2) escalation also sends
 // one notification. No customers entry: each plus-addressed sender is its own
@@ -565,7 +549,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	bin := crashBuild(t, dir)
+	bin := buildBinary(t) // shared with the rest of the suite: built once
 	cfgPath := crashWriteConfig(t, dir, addrs)
 	escDir, dataDir := filepath.Join(dir, "escalations"), filepath.Join(dir, "data")
 
