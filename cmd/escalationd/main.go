@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 	_ "time/tzdata" // escalation.timezone works on machines without a zone database
@@ -59,6 +60,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
 	verbose := fs.Bool("v", false, "log debug detail")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of run or once to this file (go tool pprof)")
 	demoDir := "demo"
 	if cmd == "demo" {
 		fs.StringVar(&demoDir, "dir", demoDir, "folder the demo works in (replaced on each run)")
@@ -100,6 +102,14 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "escalationd: config %s: %v\n", *cfgPath, err)
 		return exitConfig
 	}
+	if *cpuProfile != "" && (cmd == "run" || cmd == "once") {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "escalationd: %v\n", err)
+			return exitConfig
+		}
+		defer stopProfile()
+	}
 	switch cmd {
 	case "check-config":
 		return checkConfig(cfg, *cfgPath, stdout, stderr)
@@ -131,4 +141,17 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+}
+
+// startCPUProfile writes a CPU profile to path until the returned func runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -54,6 +54,7 @@ type options struct {
 	timeout  time.Duration
 	baseline bool
 	backlog  bool
+	profile  string
 }
 
 // row is one line of the result table.
@@ -76,6 +77,7 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "work folder (default: a new temporary folder)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up on a daemon run after this long")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the daemon's `once` run to this file")
 	flag.Parse()
 	if err := bench(o); err != nil {
 		fmt.Fprintln(os.Stderr, "escbench:", err)
@@ -388,7 +390,7 @@ type result struct {
 }
 
 // runOnce runs `escalationd once --config cfg` as a subprocess.
-func runOnce(bin, cfg string, timeout time.Duration) (result, error) {
+func runOnce(bin, cfg string, timeout time.Duration, profile string) (result, error) {
 	logPath := filepath.Join(filepath.Dir(cfg), "once.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -398,7 +400,11 @@ func runOnce(bin, cfg string, timeout time.Duration) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	rssFile := filepath.Join(filepath.Dir(cfg), "once.rss")
-	cmd, err := daemonCommand(ctx, rssFile, bin, "once", "--config", cfg)
+	args := []string{"once", "--config", cfg}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
+	}
+	cmd, err := daemonCommand(ctx, rssFile, bin, args...)
 	if err != nil {
 		return result{}, err
 	}
@@ -510,7 +516,7 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 		return rows, err
 	}
 	logf("running %s once --config %s", bin, cfg)
-	res, err := runOnce(bin, cfg, o.timeout)
+	res, err := runOnce(bin, cfg, o.timeout, o.profile)
 	if err != nil {
 		return rows, fmt.Errorf("once: %w\n%s", err, tail(res.stderr, 20))
 	}
@@ -699,7 +705,7 @@ func bigBench(o options, dir, bin string) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := runOnce(bin, cfg, o.timeout)
+	res, err := runOnce(bin, cfg, o.timeout, "")
 	if err != nil {
 		return nil, err
 	}
