@@ -10,26 +10,65 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/escalationd/escalationd/internal/durable"
 )
 
-// render rewrites the tracking file of escalation id from the store and
-// records the version it shows. When it fails, the change stays committed;
-// RenderBehind or RenderStale write the file later.
-func (e *Engine) render(ctx context.Context, id int64) error {
+// renderBatchBytes bounds the tracking-file text one render batch holds in
+// memory before it commits what it has.
+const renderBatchBytes = 8 << 20
+
+// render rewrites the tracking files of escalations ids from the store, in
+// batches that share one sync (durable.Batch), and records the version each
+// file shows. When it fails, the changes stay committed; RenderBehind or
+// RenderStale write the files that are behind later.
+func (e *Engine) render(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	e.renderMu.Lock()
 	defer e.renderMu.Unlock()
-	v, version, err := e.loadView(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err)
+	var batch durable.Batch
+	defer batch.Abort()
+	type written struct{ id, version int64 }
+	var done []written
+	size := 0
+	commit := func() error {
+		if err := batch.Commit(); err != nil {
+			// The error names the file.
+			return fmt.Errorf("%w: %w", ErrRender, err)
+		}
+		err := e.st.tx(ctx, func(tx *sql.Tx) error {
+			for _, w := range done {
+				if _, err := tx.Exec(`UPDATE escalations SET rendered_version = ? WHERE id = ? AND rendered_version < ?`, w.version, w.id, w.version); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%w: store: %w", ErrRender, err)
+		}
+		done, size = done[:0], 0
+		return nil
 	}
-	// WriteFileAtomic's error names the path.
-	if err := WriteFileAtomic(e.TrackingPath(id), RenderTracking(v, e.loc), 0o644); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err)
+	for _, id := range ids {
+		v, version, err := e.loadView(ctx, id)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err), commit())
+		}
+		data := RenderTracking(v, e.loc)
+		if err := batch.Write(e.TrackingPath(id), data, 0o644); err != nil {
+			return errors.Join(fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err), commit())
+		}
+		done = append(done, written{id, version})
+		if size += len(data); size >= renderBatchBytes {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
 	}
-	if _, err := e.st.db.ExecContext(ctx, `UPDATE escalations SET rendered_version = ? WHERE id = ? AND rendered_version < ?`, version, id, version); err != nil {
-		return fmt.Errorf("%w: %s: store: %w", ErrRender, e.Tag(id), err)
-	}
-	return nil
+	return commit()
 }
 
 // RenderStale rewrites every tracking file that is missing or older than its
@@ -42,7 +81,7 @@ func (e *Engine) RenderStale(ctx context.Context) (int, error) {
 }
 
 // sweepTemps removes what a crash (SIGKILL, power loss) in the middle of
-// WriteFileAtomic leaves in escalation.dir: ".ESC-00042-tracking.md.*.tmp".
+// a tracking-file write leaves in escalation.dir: ".ESC-00042-tracking.md.*.tmp".
 // The tracking file it was to replace is still whole, and its
 // rendered_version was not advanced, so RenderStale writes it again. Best
 // effort: a file that cannot be removed (read-only disk) stays for the next
@@ -98,10 +137,8 @@ func (e *Engine) renderStale(ctx context.Context, checkFiles bool) (int, error) 
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	for i, id := range stale {
-		if err := e.render(ctx, id); err != nil {
-			return i, err
-		}
+	if err := e.render(ctx, stale...); err != nil {
+		return 0, err
 	}
 	return len(stale), nil
 }

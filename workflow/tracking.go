@@ -2,10 +2,7 @@ package workflow
 
 import (
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -333,69 +330,4 @@ func byteSize(n int64) string {
 		f /= 1024
 	}
 	return strconv.FormatFloat(f, 'f', 1, 64) + " TiB"
-}
-
-// WriteFileAtomic writes data to path so that a reader sees either the old
-// file or the new one, never half a file: it writes a temp file in the same
-// folder, fsyncs it, renames it over path and fsyncs the folder. perm is set
-// on the new file as given (the umask does not apply). When path is a symlink
-// the link itself is replaced. On error the old file is left as it was and
-// the temp file is removed; only a crash can leave a ".<name>.*.tmp" file
-// behind.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	if len(base) > 100 {
-		base = strings.ToValidUTF8(base[:100], "") // keep the temp name within NAME_MAX
-	}
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := writeSync(f, data, perm); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("write %s: sync folder: %w", path, err)
-	}
-	return nil
-}
-
-// writeSync writes data to f, sets perm, fsyncs and closes f. f is closed
-// whatever happens.
-func writeSync(f *os.File, data []byte, perm os.FileMode) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a folder so that a rename in it survives a crash.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // folders cannot be opened for fsync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

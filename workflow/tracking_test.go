@@ -2,9 +2,7 @@ package workflow
 
 import (
 	"bytes"
-	"errors"
 	"flag"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -522,117 +520,4 @@ func nonEmptyLines(items []string) []string {
 		}
 	}
 	return out
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "ESC-00042-tracking.md")
-
-	if err := WriteFileAtomic(path, []byte("one\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(path, []byte("two\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil || string(got) != "two\n" {
-		t.Fatalf("read %q, %v; want \"two\\n\"", got, err)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v, %v; want 0640", fi.Mode(), err)
-	}
-	onlyFiles(t, dir, "ESC-00042-tracking.md")
-
-	// A folder that does not exist: an error, nothing created.
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.md"), []byte("x"), 0o644); err == nil {
-		t.Error("write into a missing folder: no error")
-	}
-	onlyFiles(t, dir, "ESC-00042-tracking.md")
-
-	// The rename fails (the target is a folder that is not empty): an error,
-	// the folder as it was, no temp file left.
-	busy := filepath.Join(dir, "busy")
-	if err := os.MkdirAll(filepath.Join(busy, "inner"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(busy, []byte("x"), 0o644); err == nil {
-		t.Error("write over a folder: no error")
-	}
-	if fi, err := os.Stat(busy); err != nil || !fi.IsDir() {
-		t.Errorf("folder replaced: %v, %v", fi, err)
-	}
-	onlyFiles(t, dir, "ESC-00042-tracking.md", "busy")
-
-	// A folder that cannot be written: an error, the old file intact.
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
-		f.Close()
-		os.Remove(f.Name())
-		t.Log("folder permissions do not apply (root?): skipping the read-only case")
-	} else {
-		if err := WriteFileAtomic(path, []byte("three\n"), 0o644); err == nil {
-			t.Error("write into a read-only folder: no error")
-		}
-		if got, _ := os.ReadFile(path); string(got) != "two\n" {
-			t.Errorf("old file changed to %q", got)
-		}
-		onlyFiles(t, dir, "ESC-00042-tracking.md", "busy")
-	}
-}
-
-// TestWriteFileAtomicReaders checks that a concurrent reader sees the old or
-// the new content, never a mix or an empty file.
-func TestWriteFileAtomicReaders(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.md")
-	a := bytes.Repeat([]byte("a"), 1<<16)
-	b := bytes.Repeat([]byte("b"), 1<<17)
-	if err := WriteFileAtomic(path, a, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		for i := range 50 {
-			data := a
-			if i%2 == 0 {
-				data = b
-			}
-			if err = WriteFileAtomic(path, data, 0o644); err != nil {
-				break
-			}
-		}
-		done <- err
-	}()
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
-		default:
-		}
-		got, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(got, a) && !bytes.Equal(got, b)) {
-			t.Fatalf("reader saw %d bytes, %v", len(got), err)
-		}
-	}
-}
-
-func onlyFiles(t *testing.T, dir string, want ...string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if strings.Join(names, ",") != strings.Join(want, ",") {
-		t.Errorf("folder holds %q, want %q", names, want)
-	}
 }

@@ -1,0 +1,20 @@
+//go:build unix
+
+package durable
+
+import (
+	"os"
+	"syscall"
+)
+
+// device is the ID of the file system that holds path.
+func device(path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), nil
+	}
+	return 0, nil
+}
