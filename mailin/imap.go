@@ -408,8 +408,14 @@ func (p *Poller) listNew(c *imapclient.Client, last uint32) ([]head, error) {
 	return heads, nil
 }
 
+// ingestGroupBytes bounds the raw size of the messages parsed and held in
+// memory for one IngestBatch (the messages of a fetch batch are applied in
+// groups no larger than this, or one message when it is larger).
+const ingestGroupBytes = 8 << 20
+
 // handleBatch fetches the bodies of batch into the raw archive, then parses
-// and applies each message in UID order. It stops at the first message the
+// the messages in UID order and applies them in groups, one transaction per
+// group (workflow.Engine.IngestBatch). It stops at the first message the
 // engine could not apply, so the checkpoint never passes over it.
 func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValidity uint32, batch []head, st *Stats) error {
 	var want imap.UIDSet
@@ -426,10 +432,20 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 			return err
 		}
 	}
+	g := group{p: p, st: st}
+	// What is parsed is applied even when shutdown begins: the messages in
+	// hand are finished.
+	apply := func() error { return g.apply(context.WithoutCancel(ctx)) }
 	for _, h := range batch {
+		if ctx.Err() != nil {
+			break
+		}
 		st.Fetched++
 		ref := workflow.MessageRef{Mailbox: p.opts.Mailbox, UIDValidity: uidValidity, UID: uint32(h.uid), InternalDate: h.date, Size: h.size}
 		if p.opts.MaxMessageBytes > 0 && h.size > p.opts.MaxMessageBytes {
+			if err := apply(); err != nil {
+				return err
+			}
 			reason := fmt.Sprintf("message of %d bytes is over limits.max_message_bytes (%d): quarantined unread", h.size, p.opts.MaxMessageBytes)
 			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
 			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, "", reason); err != nil {
@@ -447,9 +463,12 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 		in, err := p.parse(raw)
 		if err != nil && !errors.Is(err, ErrMalformed) {
 			// Not the message's fault (spool folder, disk): retry later.
-			return local(fmt.Errorf("message UID %d: %w", h.uid, err))
+			return errors.Join(local(fmt.Errorf("message UID %d: %w", h.uid, err)), apply())
 		}
 		if err != nil {
+			if err := apply(); err != nil {
+				return err
+			}
 			reason := fmt.Sprintf("cannot be parsed: %v", err)
 			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
 			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, raw.path, reason); err != nil {
@@ -460,45 +479,90 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 		}
 		in.Mailbox, in.UIDValidity, in.UID, in.InternalDate, in.Size = ref.Mailbox, ref.UIDValidity, ref.UID, h.date, h.size
 		in.RawPath, in.RawSHA256 = raw.path, raw.sha
-		// The message in hand is finished even when shutdown begins.
-		res, err := p.eng.Ingest(context.WithoutCancel(ctx), in)
-		if err != nil {
-			// What the engine did not move into escalation.dir stays in
-			// the spool; the retry parses the message again.
-			for _, a := range in.Attachments {
-				if a.Path != "" {
-					os.Remove(a.Path)
-				}
+		if g.bytes+h.size > ingestGroupBytes {
+			if err := apply(); err != nil {
+				removeSpool(in)
+				return err
 			}
-			if errors.Is(err, workflow.ErrRender) && res.Disposition == workflow.Applied {
-				st.Applied++ // committed; only its tracking file is behind
-			}
-			if errors.Is(err, workflow.ErrPoison) {
-				// The message itself trips the engine: a bounded number
-				// of tries, then quarantine, so the mail behind it goes on.
-				q, perr := p.eng.Poisoned(context.WithoutCancel(ctx), ref, raw.path, err)
-				if perr != nil {
-					return local(perr)
-				}
-				if q {
-					st.Quarantined++
-					continue
-				}
-				return fmt.Errorf("message UID %d: %w", h.uid, err)
-			}
-			return local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
-		switch res.Disposition {
-		case workflow.Duplicate:
-			st.Duplicates++
-		default:
-			st.Applied++
+		g.add(in, h.size)
+	}
+	return apply()
+}
+
+// group is the parsed messages of a fetch batch waiting to be applied in one
+// transaction.
+type group struct {
+	p     *Poller
+	st    *Stats
+	ins   []*workflow.Inbound
+	bytes int64
+}
+
+func (g *group) add(in *workflow.Inbound, size int64) {
+	g.ins = append(g.ins, in)
+	g.bytes += size
+}
+
+// apply applies the group and empties it. A message that keeps tripping
+// the engine (ErrPoison) is quarantined after workflow.MaxAttempts tries and
+// the ones behind it go on; any other failure stops the group there: the
+// messages not applied are fetched and parsed again by the next cycle.
+func (g *group) apply(ctx context.Context) error {
+	ins := g.ins
+	g.ins, g.bytes = nil, 0
+	for len(ins) > 0 {
+		results, err := g.p.eng.IngestBatch(ctx, ins)
+		for _, res := range results {
+			if res.Disposition == workflow.Duplicate {
+				g.st.Duplicates++
+			} else {
+				g.st.Applied++
+			}
 		}
-		if ctx.Err() != nil {
+		if err == nil {
 			return nil
 		}
+		if len(results) == len(ins) {
+			// Every message is committed; a tracking file is behind.
+			return local(err)
+		}
+		failed, rest := ins[len(results)], ins[len(results)+1:]
+		// What the engine did not move into escalation.dir stays in the
+		// spool; the retry parses the message again.
+		removeSpool(failed)
+		if errors.Is(err, workflow.ErrPoison) {
+			ref := workflow.MessageRef{Mailbox: failed.Mailbox, UIDValidity: failed.UIDValidity, UID: failed.UID, InternalDate: failed.InternalDate, Size: failed.Size}
+			q, perr := g.p.eng.Poisoned(ctx, ref, failed.RawPath, err)
+			if perr == nil && q {
+				g.st.Quarantined++
+				ins = rest
+				continue
+			}
+			for _, in := range rest {
+				removeSpool(in)
+			}
+			if perr != nil {
+				return local(perr)
+			}
+			return fmt.Errorf("message UID %d: %w", failed.UID, err)
+		}
+		for _, in := range rest {
+			removeSpool(in)
+		}
+		return local(fmt.Errorf("message UID %d: %w", failed.UID, err))
 	}
 	return nil
+}
+
+// removeSpool deletes the spooled attachments of a parsed message that is not
+// applied.
+func removeSpool(in *workflow.Inbound) {
+	for _, a := range in.Attachments {
+		if a.Path != "" {
+			os.Remove(a.Path)
+		}
+	}
 }
 
 type rawFile struct {
@@ -559,10 +623,9 @@ func archive(dir string, r io.Reader) (rawFile, error) {
 		return rawFile{}, fmt.Errorf("raw archive: %w", err)
 	}
 	h := sha256.New()
+	// No fsync here: the engine syncs the archive once for the whole
+	// group of messages, before the commit that refers to them.
 	_, err = io.Copy(io.MultiWriter(tmp, h), r)
-	if err == nil {
-		err = tmp.Sync()
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

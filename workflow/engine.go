@@ -13,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/internal/durable"
 	"github.com/escalationd/escalationd/templates"
 )
 
@@ -101,38 +103,108 @@ type Result struct {
 	Via          string
 }
 
-// Ingest applies one inbound message: de-duplicates it, routes it to its
-// escalation or opens a new one, saves its attachments, queues the mail it
-// causes and advances the mailbox checkpoint, all in one transaction; then it
-// rewrites the tracking file. An error means nothing was committed, except
-// when it wraps ErrRender: then the message is committed and only its
-// tracking file is stale (RenderStale retries it).
+// Ingest applies one inbound message: IngestBatch of one. An error means
+// nothing was committed, except when it wraps ErrRender: then the message is
+// committed and only its tracking file is stale (RenderStale retries it).
 func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
-	var res Result
-	err := e.st.tx(ctx, func(tx *sql.Tx) (err error) {
-		// A bug tripped by one message must not stop the daemon, nor leave
-		// the transaction open: it becomes this message's error.
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("%w: panic while applying message UID %d: %v", ErrPoison, in.UID, r)
-				e.log.Error("panic while applying a message", "uid", in.UID, "message_id", in.MessageID, "panic", r, "stack", string(debug.Stack()))
+	res, err := e.IngestBatch(ctx, []*Inbound{in})
+	if len(res) == 1 {
+		return res[0], err
+	}
+	return Result{}, err
+}
+
+// IngestBatch applies inbound messages in order, in one transaction: each
+// message is de-duplicated, routed to its escalation or opens a new one,
+// has its attachments saved, queues the mail it causes and advances the
+// mailbox checkpoint, under a savepoint of its own. Before the commit, the
+// files the messages refer to (raw message, attachments) are made durable
+// with one sync; after it, the tracking file of every escalation the batch
+// touched is rewritten once.
+//
+// It returns the results of the messages it committed, a prefix of ins.
+// When that prefix is shorter than ins, err is the error of the first
+// message not committed (ins[len(results)]), and nothing after it was
+// tried: a message that fails is rolled back alone, the ones before it are
+// committed. An error wrapping ErrRender with every message committed means
+// only tracking files are stale (RenderStale retries them).
+func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, error) {
+	var results []Result
+	var failed error
+	err := e.st.tx(ctx, func(tx *sql.Tx) error {
+		for _, in := range ins {
+			res, err := e.applySavepoint(tx, in)
+			if err != nil {
+				failed = err
+				break
 			}
-		}()
-		res, err = e.apply(tx, in)
-		return err
+			results = append(results, res)
+		}
+		if len(results) == 0 {
+			return failed // nothing to commit
+		}
+		return e.syncFiles(ins[:len(results)])
 	})
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	// The change and its mail are committed: the mail need not wait for
-	// the tracking file.
+	// The changes and their mail are committed: the mail need not wait for
+	// the tracking files.
 	e.signal()
-	if res.Disposition == Applied && res.EscalationID != 0 {
-		if err := e.render(ctx, res.EscalationID); err != nil {
-			return res, err
+	var touched []int64
+	for i, res := range results {
+		in := ins[i]
+		if res.Disposition == Applied && res.Via != "automatic" && res.Via != "delivery report" {
+			e.log.Info("message applied", "uid", in.UID, "message_id", in.MessageID, "escalation", e.Tag(res.EscalationID), "via", res.Via)
+		}
+		if res.Disposition == Applied && res.EscalationID != 0 && !slices.Contains(touched, res.EscalationID) {
+			touched = append(touched, res.EscalationID)
 		}
 	}
-	return res, nil
+	if err := e.render(ctx, touched...); err != nil {
+		return results, errors.Join(failed, err)
+	}
+	return results, failed
+}
+
+// applySavepoint applies one message under a savepoint, so that its failure
+// undoes only its own changes. A bug tripped by the message must not stop
+// the daemon, nor leave the transaction open: a panic becomes its error,
+// wrapping ErrPoison.
+func (e *Engine) applySavepoint(tx *sql.Tx, in *Inbound) (res Result, err error) {
+	if _, err := tx.Exec(`SAVEPOINT message`); err != nil {
+		return Result{}, fmt.Errorf("store: savepoint: %w", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: panic while applying message UID %d: %v", ErrPoison, in.UID, r)
+			e.log.Error("panic while applying a message", "uid", in.UID, "message_id", in.MessageID, "panic", r, "stack", string(debug.Stack()))
+		}
+		if err != nil {
+			if _, rerr := tx.Exec(`ROLLBACK TO message`); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("store: roll back message UID %d: %w", in.UID, rerr))
+			}
+		}
+		if _, rerr := tx.Exec(`RELEASE message`); rerr != nil && err == nil {
+			err = fmt.Errorf("store: release savepoint: %w", rerr)
+		}
+	}()
+	return e.apply(tx, in)
+}
+
+// syncFiles makes the files the messages ins refer to durable before their
+// commit: the raw messages and the attachments moved into escalation.dir.
+func (e *Engine) syncFiles(ins []*Inbound) error {
+	var dirs []string
+	for _, in := range ins {
+		if in.RawPath != "" && !slices.Contains(dirs, filepath.Dir(in.RawPath)) {
+			dirs = append(dirs, filepath.Dir(in.RawPath))
+		}
+		if len(in.Attachments) > 0 && !slices.Contains(dirs, e.cfg.Escalation.Dir) {
+			dirs = append(dirs, e.cfg.Escalation.Dir)
+		}
+	}
+	return durable.Sync(dirs...)
 }
 
 // ErrPoison marks a failure caused by the message itself (a panic while
@@ -225,7 +297,6 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 	if err := bumpVersion(tx, id); err != nil {
 		return Result{}, err
 	}
-	e.log.Info("message applied", "uid", in.UID, "message_id", in.MessageID, "escalation", e.Tag(id), "via", res.Via)
 	return res, advanceCheckpoint(tx, ref)
 }
 
@@ -347,10 +418,14 @@ func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, c
 		quarantined = true
 		reason := fmt.Sprintf("failed %d times: %v", n, cause)
 		e.log.Error("quarantining a message that keeps failing", "uid", ref.UID, "reason", reason)
-		if err := recordMessage(tx, ref, &Inbound{RawPath: rawPath}, 0, Quarantined, reason, e.now()); err != nil {
+		in := &Inbound{RawPath: rawPath}
+		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
 		}
-		return advanceCheckpoint(tx, ref)
+		if err := advanceCheckpoint(tx, ref); err != nil {
+			return err
+		}
+		return e.syncFiles([]*Inbound{in})
 	})
 	return quarantined, err
 }
@@ -364,7 +439,10 @@ func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason
 		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
 		}
-		return advanceCheckpoint(tx, ref)
+		if err := advanceCheckpoint(tx, ref); err != nil {
+			return err
+		}
+		return e.syncFiles([]*Inbound{in})
 	})
 }
 
