@@ -52,9 +52,8 @@ type Options struct {
 var ErrAuth = errors.New("smtp authentication failed")
 
 // Sender delivers mail over SMTP. It is safe for concurrent use. It keeps no
-// connection between calls: Send opens one per message, SendAll one per
-// batch. Keeping a connection open between calls is a later performance
-// step, if the outbox ever needs it.
+// connection between calls: Send opens one per message, SendEach and
+// SendAll one per call.
 type Sender struct {
 	opts Options
 	addr string // host:port, for messages
@@ -85,17 +84,25 @@ func (s *Sender) Send(ctx context.Context, m *workflow.Outgoing) error {
 }
 
 // SendAll delivers msgs over one connection, in order, and returns one error
-// (nil for delivered) per message, classified as Send does. After a failed
-// message the session is reset (RSET) and reused; when the connection breaks,
-// it is opened again once for the messages that remain, and when connecting
-// fails, every remaining message gets that error.
+// (nil for delivered) per message, classified as Send does.
 func (s *Sender) SendAll(ctx context.Context, msgs []*workflow.Outgoing) []error {
 	errs := make([]error, len(msgs))
-	envs := make([]*envelope, len(msgs))
-	for i, m := range msgs {
-		envs[i], errs[i] = build(m)
-	}
+	s.SendEach(ctx, msgs, func(i int, err error) bool {
+		errs[i] = err
+		return true
+	})
+	return errs
+}
 
+// SendEach delivers msgs over one connection, in order, and calls report with
+// each message's result (nil for delivered, else classified as Send does) as
+// soon as the server has answered it, so the caller can record it while the
+// next message goes out. It stops when report returns false; the messages
+// after that get no report. After a failed message the session is reset
+// (RSET) and reused; when the connection breaks, it is opened again for the
+// messages that remain, and when connecting fails, every remaining message
+// gets that error without another attempt.
+func (s *Sender) SendEach(ctx context.Context, msgs []*workflow.Outgoing, report func(i int, err error) bool) {
 	var (
 		conn    *session
 		dialErr error
@@ -105,31 +112,30 @@ func (s *Sender) SendAll(ctx context.Context, msgs []*workflow.Outgoing) []error
 			conn.close()
 		}
 	}()
-	for i, env := range envs {
-		if env == nil {
-			continue // could not be built; errs[i] says why
-		}
-		if dialErr != nil {
-			errs[i] = dialErr
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			errs[i] = s.transient("stopped before sending: %v", err)
-			continue
-		}
-		if conn == nil {
-			if conn, dialErr = s.dial(ctx); dialErr != nil {
-				errs[i] = dialErr
-				continue
+	for i, m := range msgs {
+		env, err := build(m)
+		switch {
+		case err != nil: // cannot be built; err says why
+		case dialErr != nil:
+			err = dialErr
+		case ctx.Err() != nil:
+			err = s.transient("stopped before sending: %v", ctx.Err())
+		default:
+			if conn == nil {
+				conn, dialErr = s.dial(ctx)
+				err = dialErr
+			}
+			if conn != nil {
+				if err = conn.deliver(env); err != nil && !conn.reset() {
+					conn.close()
+					conn = nil
+				}
 			}
 		}
-		errs[i] = conn.deliver(env)
-		if errs[i] != nil && !conn.reset() {
-			conn.close()
-			conn = nil
+		if !report(i, err) {
+			return
 		}
 	}
-	return errs
 }
 
 // session is one open SMTP connection, set up and logged in.

@@ -7,17 +7,31 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// Mailer delivers one queued mail. mailout.Sender is the real one. It returns
-// nil once the server accepted the mail, an error wrapping ErrPermanent when
-// the server refused it for good (5xx), and any other error when a retry may
-// succeed.
+// Mailer delivers queued mail. mailout.Sender is the real one.
 type Mailer interface {
-	Send(ctx context.Context, m *Outgoing) error
+	// SendEach delivers msgs in order, over one connection where it can,
+	// and calls report with each message's result as soon as the server
+	// has answered: nil once the server accepted it, an error wrapping
+	// ErrPermanent when it refused it for good (5xx), and any other error
+	// when a retry may succeed. It stops when report returns false.
+	SendEach(ctx context.Context, msgs []*Outgoing, report func(i int, err error) bool)
 }
+
+// outboxChunk is how many queued mails one SendEach call (one SMTP
+// connection) carries.
+const outboxChunk = 100
+
+// MaxUnrecorded bounds the mails the server has accepted whose result is not
+// yet committed: the sender waits for the store before it sends more. A
+// crash can send at most this many mails a second time (each with its own
+// Message-ID again, §8); a larger number lets more sends overlap one commit.
+const MaxUnrecorded = 8
 
 // After this many transient failures in a row one flush stops: the server is
 // down and every further attempt would only wait for its time-out.
@@ -54,64 +68,180 @@ type FlushStats struct {
 }
 
 // FlushOutbox sends the queued mail that is due (all queued mail when
-// ignoreBackoff, as `once` does), in queue order. Each result is committed
-// before the next mail: accepted mail is marked sent and logged in its
-// escalation; a permanent failure is recorded in the escalation's log and
-// timeline and not retried; a transient failure is retried later with capped
-// exponential backoff.
+// ignoreBackoff, as `once` does), in queue order, up to outboxChunk mails
+// per SMTP connection. Results are committed in groups while the next mail
+// goes out: accepted mail is marked sent and logged in its escalation; a
+// permanent failure is recorded in the escalation's log and timeline and not
+// retried; a transient failure is retried later with capped exponential
+// backoff. A crash between the server's acceptance and the commit of its
+// group sends that mail again, with the same Message-ID (§8). The tracking
+// files of the escalations a chunk touched are rewritten once, after it.
 func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) (FlushStats, error) {
 	var st FlushStats
-	streak := 0
 	var lastID int64
-	for streak < outboxFailStreak {
+	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		q, ok, err := e.nextDue(ctx, lastID, ignoreBackoff)
+		chunk, err := e.dueMail(ctx, lastID, ignoreBackoff, outboxChunk)
 		if err != nil {
 			return st, err
 		}
-		if !ok {
+		if len(chunk) == 0 {
 			break
 		}
-		lastID = q.id
-		sendErr := m.Send(ctx, &q.m)
-		// Whatever the server answered is recorded even when shutdown has
-		// begun: a delivered mail left "queued" would be sent again.
-		rec := context.WithoutCancel(ctx)
-		switch {
-		case sendErr == nil:
-			streak = 0
-			st.Sent++
-			e.log.Info("mail sent", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "escalation", e.Tag(q.m.EscalationID))
-			if err := e.outboxSent(rec, q); err != nil {
-				return st, err
-			}
-		case errors.Is(sendErr, ErrPermanent):
-			streak = 0
-			st.Failed++
-			e.log.Error("mail refused permanently; not retried", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "err", sendErr)
-			if err := e.outboxFailed(rec, q, sendErr); err != nil {
-				return st, err
-			}
-		default:
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
-			streak++
-			st.Deferred++
-			wait := e.outboxBackoff(q.attempts + 1)
-			e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", sendErr)
-			if _, err := e.st.db.ExecContext(rec, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
-				ms(e.now().Add(wait)), sendErr.Error(), q.id); err != nil {
-				return st, fmt.Errorf("store: defer mail: %w", err)
-			}
+		lastID = chunk[len(chunk)-1].id
+		more, err := e.sendChunk(ctx, m, chunk, &st)
+		if err != nil {
+			return st, err
+		}
+		if !more {
+			break
 		}
 	}
 	if err := e.st.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&st.Pending); err != nil {
 		return st, fmt.Errorf("store: count queued mail: %w", err)
 	}
 	return st, nil
+}
+
+// sendResult is what the server answered to one queued mail.
+type sendResult struct {
+	q   queued
+	err error
+}
+
+// sendChunk sends chunk over one connection while recordResults commits the
+// answers. more is false when the flush should stop: the server failed
+// outboxFailStreak times in a row (it is down, and every further attempt
+// would only wait for its time-out), or shutdown began.
+func (e *Engine) sendChunk(ctx context.Context, m Mailer, chunk []queued, st *FlushStats) (more bool, err error) {
+	results := make(chan sendResult, len(chunk))
+	// A slot is taken for each answer and given back when it is committed.
+	slots := make(chan struct{}, MaxUnrecorded)
+	recorded := make(chan error, 1)
+	var recordFailed atomic.Bool
+	go func() {
+		// Whatever the server answered is recorded even when shutdown has
+		// begun: a delivered mail left "queued" would be sent again.
+		err := e.recordResults(context.WithoutCancel(ctx), results, slots)
+		if err != nil {
+			recordFailed.Store(true)
+		}
+		recorded <- err
+	}()
+	msgs := make([]*Outgoing, len(chunk))
+	for i := range chunk {
+		msgs[i] = &chunk[i].m
+	}
+	more = true
+	streak := 0
+	m.SendEach(ctx, msgs, func(i int, sendErr error) bool {
+		q := chunk[i]
+		switch {
+		case sendErr == nil:
+			streak = 0
+			st.Sent++
+			e.log.Info("mail sent", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "escalation", e.Tag(q.m.EscalationID))
+		case errors.Is(sendErr, ErrPermanent):
+			streak = 0
+			st.Failed++
+			e.log.Error("mail refused permanently; not retried", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "err", sendErr)
+		case ctx.Err() != nil:
+			// Stopped by shutdown, not by the server: not an attempt.
+			more = false
+			return false
+		default:
+			streak++
+			st.Deferred++
+		}
+		slots <- struct{}{} // waits while MaxUnrecorded answers are uncommitted
+		results <- sendResult{q: q, err: sendErr}
+		if streak >= outboxFailStreak || recordFailed.Load() {
+			more = false
+			return false
+		}
+		return true
+	})
+	close(results)
+	if err := <-recorded; err != nil {
+		return false, err
+	}
+	return more && ctx.Err() == nil, nil
+}
+
+// recordResults commits the answers from results as they come, as many as
+// have arrived in one transaction, giving back a slot for each, then
+// rewrites the tracking files of the escalations they touched. After a
+// failed commit it still gives back the slots, so the sender never waits
+// for a recorder that has stopped.
+func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, slots <-chan struct{}) (err error) {
+	defer func() {
+		if err != nil {
+			for range results {
+				<-slots
+			}
+		}
+	}()
+	var touched []int64
+	for r := range results {
+		group := []sendResult{r}
+	more:
+		for {
+			select {
+			case r, ok := <-results:
+				if !ok {
+					break more
+				}
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		now := e.now()
+		err := e.st.tx(ctx, func(tx *sql.Tx) error {
+			for _, r := range group {
+				var err error
+				switch {
+				case r.err == nil:
+					err = outboxSent(tx, r.q, now)
+				case errors.Is(r.err, ErrPermanent):
+					err = outboxFailed(tx, r.q, r.err, now)
+				default:
+					err = e.outboxDeferred(tx, r.q, r.err, now)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for range group {
+			<-slots
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range group {
+			id := r.q.m.EscalationID
+			if id != 0 && (r.err == nil || errors.Is(r.err, ErrPermanent)) && !slices.Contains(touched, id) {
+				touched = append(touched, id)
+			}
+		}
+	}
+	return e.render(ctx, touched...)
+}
+
+// outboxDeferred records a transient failure: the mail stays queued and is
+// tried again after the backoff.
+func (e *Engine) outboxDeferred(tx *sql.Tx, q queued, cause error, now time.Time) error {
+	wait := e.outboxBackoff(q.attempts + 1)
+	e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", cause)
+	if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
+		ms(now.Add(wait)), cause.Error(), q.id); err != nil {
+		return fmt.Errorf("store: defer mail: %w", err)
+	}
+	return nil
 }
 
 // NextOutboxDue is when the earliest queued mail is due; ok is false when
@@ -127,88 +257,80 @@ func (e *Engine) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
 	return fromMS(at.Int64), true, nil
 }
 
-func (e *Engine) nextDue(ctx context.Context, after int64, ignoreBackoff bool) (queued, bool, error) {
+// dueMail returns up to limit queued mails after the one with id after that
+// are due, in queue order.
+func (e *Engine) dueMail(ctx context.Context, after int64, ignoreBackoff bool, limit int) ([]queued, error) {
 	due := ms(e.now())
 	if ignoreBackoff {
 		due = 1<<62 - 1
 	}
-	var q queued
-	var payload string
-	err := e.st.db.QueryRowContext(ctx, `SELECT id, attempts, payload FROM outbox
-		WHERE status = 'queued' AND id > ? AND next_attempt <= ? ORDER BY id LIMIT 1`, after, due).Scan(&q.id, &q.attempts, &payload)
-	if errors.Is(err, sql.ErrNoRows) {
-		return q, false, nil
-	}
+	rows, err := e.st.db.QueryContext(ctx, `SELECT id, attempts, payload FROM outbox
+		WHERE status = 'queued' AND id > ? AND next_attempt <= ? ORDER BY id LIMIT ?`, after, due, limit)
 	if err != nil {
-		return q, false, fmt.Errorf("store: next queued mail: %w", err)
+		return nil, fmt.Errorf("store: next queued mail: %w", err)
 	}
-	if err := json.Unmarshal([]byte(payload), &q.m); err != nil {
-		return q, false, fmt.Errorf("store: queued mail %d is unreadable: %w", q.id, err)
+	defer rows.Close()
+	var out []queued
+	for rows.Next() {
+		var q queued
+		var payload string
+		if err := rows.Scan(&q.id, &q.attempts, &payload); err != nil {
+			return nil, fmt.Errorf("store: next queued mail: %w", err)
+		}
+		if err := json.Unmarshal([]byte(payload), &q.m); err != nil {
+			return nil, fmt.Errorf("store: queued mail %d is unreadable: %w", q.id, err)
+		}
+		q.m.ID = q.id
+		out = append(out, q)
 	}
-	q.m.ID = q.id
-	return q, true, nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: next queued mail: %w", err)
+	}
+	return out, nil
 }
 
-func (e *Engine) outboxSent(ctx context.Context, q queued) error {
-	now := e.now()
+// outboxSent records in tx that the server accepted q.
+func outboxSent(tx *sql.Tx, q queued, now time.Time) error {
 	id := q.m.EscalationID
-	err := e.st.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, ms(now), q.id); err != nil {
-			return fmt.Errorf("store: mark mail sent: %w", err)
-		}
-		if id == 0 {
-			return nil
-		}
-		if err := logOutbound(tx, &q.m, now, kindNote(q.m.Kind)); err != nil {
-			return err
-		}
-		if q.m.Kind == "ack" {
-			if err := addTimeline(tx, id, now, "Escalation acknowledged", ""); err != nil {
-				return err
-			}
-			// Checklist item 7: customer notified of escalation.
-			if _, err := tx.Exec(`UPDATE escalations SET checklist = checklist | 64 WHERE id = ?`, id); err != nil {
-				return fmt.Errorf("store: tick checklist: %w", err)
-			}
-		}
-		return bumpVersion(tx, id)
-	})
-	if err != nil {
+	if _, err := tx.Exec(`UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, ms(now), q.id); err != nil {
+		return fmt.Errorf("store: mark mail sent: %w", err)
+	}
+	if id == 0 {
+		return nil
+	}
+	if err := logOutbound(tx, &q.m, now, kindNote(q.m.Kind)); err != nil {
 		return err
 	}
-	if id != 0 {
-		return e.render(ctx, id)
+	if q.m.Kind == "ack" {
+		if err := addTimeline(tx, id, now, "Escalation acknowledged", ""); err != nil {
+			return err
+		}
+		// Checklist item 7: customer notified of escalation.
+		if _, err := tx.Exec(`UPDATE escalations SET checklist = checklist | 64 WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: tick checklist: %w", err)
+		}
 	}
-	return nil
+	return bumpVersion(tx, id)
 }
 
-func (e *Engine) outboxFailed(ctx context.Context, q queued, cause error) error {
-	now := e.now()
+// outboxFailed records in tx that the server refused q for good.
+func outboxFailed(tx *sql.Tx, q queued, cause error, now time.Time) error {
 	id := q.m.EscalationID
 	reason := strings.TrimSpace(strings.TrimPrefix(cause.Error(), ErrPermanent.Error()+":"))
-	err := e.st.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`, cause.Error(), q.id); err != nil {
-			return fmt.Errorf("store: mark mail failed: %w", err)
-		}
-		if id == 0 {
-			return nil
-		}
-		text := fmt.Sprintf("Delivery failure: %s: %s", q.m.To[0].Email, OneLine(reason))
-		if err := logOutbound(tx, &q.m, now, "not delivered ("+kindNote(q.m.Kind)+"): "+OneLine(reason)); err != nil {
-			return err
-		}
-		if err := addTimeline(tx, id, now, text, ""); err != nil {
-			return err
-		}
-		return bumpVersion(tx, id)
-	})
-	if err != nil {
+	if _, err := tx.Exec(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`, cause.Error(), q.id); err != nil {
+		return fmt.Errorf("store: mark mail failed: %w", err)
+	}
+	if id == 0 {
+		return nil
+	}
+	text := fmt.Sprintf("Delivery failure: %s: %s", q.m.To[0].Email, OneLine(reason))
+	if err := logOutbound(tx, &q.m, now, "not delivered ("+kindNote(q.m.Kind)+"): "+OneLine(reason)); err != nil {
 		return err
 	}
-	if id != 0 {
-		return e.render(ctx, id)
+	if err := addTimeline(tx, id, now, text, ""); err != nil {
+		return err
 	}
-	return nil
+	return bumpVersion(tx, id)
 }
 
 func kindNote(kind string) string {
