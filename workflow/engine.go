@@ -131,7 +131,7 @@ func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, error) {
 	var results []Result
 	var failed error
-	err := e.st.tx(ctx, func(tx *sql.Tx) error {
+	err := e.st.tx(ctx, func(tx *Tx) error {
 		for _, in := range ins {
 			res, err := e.applySavepoint(tx, in)
 			if err != nil {
@@ -171,7 +171,7 @@ func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, err
 // undoes only its own changes. A bug tripped by the message must not stop
 // the daemon, nor leave the transaction open: a panic becomes its error,
 // wrapping ErrPoison.
-func (e *Engine) applySavepoint(tx *sql.Tx, in *Inbound) (res Result, err error) {
+func (e *Engine) applySavepoint(tx *Tx, in *Inbound) (res Result, err error) {
 	if _, err := tx.Exec(`SAVEPOINT message`); err != nil {
 		return Result{}, fmt.Errorf("store: savepoint: %w", err)
 	}
@@ -215,7 +215,7 @@ var ErrPoison = errors.New("message cannot be applied")
 // committed.
 var ErrRender = errors.New("tracking file not written")
 
-func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
+func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 	if e.beforeApply != nil {
 		e.beforeApply(in)
 	}
@@ -301,7 +301,7 @@ func (e *Engine) apply(tx *sql.Tx, in *Inbound) (Result, error) {
 }
 
 // ownMessageID reports whether a Message-ID is one the daemon generated.
-func (e *Engine) ownMessageID(tx *sql.Tx) func(string) bool {
+func (e *Engine) ownMessageID(tx *Tx) func(string) bool {
 	return func(mid string) bool {
 		var one int
 		err := tx.QueryRow(`SELECT 1 FROM outbox WHERE message_id = ?`, mid).Scan(&one)
@@ -314,7 +314,7 @@ func (e *Engine) ownMessageID(tx *sql.Tx) func(string) bool {
 // is logged there, marked automatic.
 // named is the escalation it named when its sender is no participant of it
 // (§10): it is then recorded as belonging to none.
-func (e *Engine) automatic(tx *sql.Tx, ref MessageRef, in *Inbound, id, named int64, why string, now time.Time) (Result, error) {
+func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64, why string, now time.Time) (Result, error) {
 	e.log.Info("automatic mail: not acted on", "uid", in.UID, "message_id", in.MessageID, "from", in.From.Email, "reason", why, "escalation", e.Tag(id))
 	if id == 0 {
 		removeSpool(in)
@@ -345,7 +345,7 @@ func (e *Engine) automatic(tx *sql.Tx, ref MessageRef, in *Inbound, id, named in
 
 // duplicateOf returns a description of the earlier message in is a copy of
 // (same Message-ID, or same bytes), or "".
-func (e *Engine) duplicateOf(tx *sql.Tx, in *Inbound) (string, error) {
+func (e *Engine) duplicateOf(tx *Tx, in *Inbound) (string, error) {
 	var uid int64
 	if in.MessageID != "" {
 		err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND disposition = 'applied' LIMIT 1`, in.MessageID).Scan(&uid)
@@ -371,7 +371,7 @@ func (e *Engine) duplicateOf(tx *sql.Tx, in *Inbound) (string, error) {
 // recordMessage records what became of a fetched message. The same UID seen
 // again (a checkpoint that went back) is marked again, but a message once
 // applied stays recorded as applied.
-func recordMessage(tx *sql.Tx, ref MessageRef, in *Inbound, escID int64, d Disposition, reason string, now time.Time) error {
+func recordMessage(tx *Tx, ref MessageRef, in *Inbound, escID int64, d Disposition, reason string, now time.Time) error {
 	var mid, sha, raw string
 	if in != nil {
 		mid, sha, raw = in.MessageID, in.RawSHA256, in.RawPath
@@ -403,7 +403,7 @@ const MaxAttempts = 3
 // it. Attempts are counted in the store, so restarts do not reset them.
 func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, cause error) (bool, error) {
 	var quarantined bool
-	err := e.st.tx(ctx, func(tx *sql.Tx) error {
+	err := e.st.tx(ctx, func(tx *Tx) error {
 		var n int
 		err := tx.QueryRow(`INSERT INTO attempts(mailbox, uidvalidity, uid, count, last_error) VALUES(?, ?, ?, 1, ?)
 			ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET count = count + 1, last_error = excluded.last_error
@@ -434,7 +434,7 @@ func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, c
 // and why, and advances the checkpoint past it. The caller then moves it to
 // the quarantine mailbox.
 func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason string) error {
-	return e.st.tx(ctx, func(tx *sql.Tx) error {
+	return e.st.tx(ctx, func(tx *Tx) error {
 		in := &Inbound{RawPath: rawPath}
 		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
@@ -446,21 +446,21 @@ func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason
 	})
 }
 
-func bumpVersion(tx *sql.Tx, id int64) error {
+func bumpVersion(tx *Tx, id int64) error {
 	if _, err := tx.Exec(`UPDATE escalations SET version = version + 1 WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: bump version of %d: %w", id, err)
 	}
 	return nil
 }
 
-func addTimeline(tx *sql.Tx, id int64, at time.Time, text, actor string) error {
+func addTimeline(tx *Tx, id int64, at time.Time, text, actor string) error {
 	if _, err := tx.Exec(`INSERT INTO timeline(esc_id, at, text, actor) VALUES(?, ?, ?, ?)`, id, ms(at), text, actor); err != nil {
 		return fmt.Errorf("store: add timeline entry: %w", err)
 	}
 	return nil
 }
 
-func addParticipants(tx *sql.Tx, id int64, own string, addrs []Address) error {
+func addParticipants(tx *Tx, id int64, own string, addrs []Address) error {
 	for _, a := range addrs {
 		email := strings.TrimSpace(a.Email)
 		if email == "" || strings.EqualFold(email, own) {
@@ -489,7 +489,7 @@ func (e *Engine) customer(email string) (config.Customer, bool) {
 }
 
 // open creates a new escalation from in and queues its acknowledgement.
-func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
+func (e *Engine) open(tx *Tx, in *Inbound, now time.Time) (int64, error) {
 	cust, known := e.customer(in.From.Email)
 	opened := in.InternalDate
 	if opened.IsZero() {
@@ -566,7 +566,7 @@ func (e *Engine) open(tx *sql.Tx, in *Inbound, now time.Time) (int64, error) {
 // vendor when it is a vendor escalation, once its opening message is logged
 // (so both quote the customer's words). A backlog older than ack_max_age
 // mails nobody (§10).
-func (e *Engine) announce(tx *sql.Tx, id int64, in *Inbound, now time.Time) error {
+func (e *Engine) announce(tx *Tx, id int64, in *Inbound, now time.Time) error {
 	if e.cfg.Limits.AckMaxAge > 0 && !in.InternalDate.IsZero() && now.Sub(in.InternalDate) > e.cfg.Limits.AckMaxAge {
 		return nil
 	}
@@ -592,7 +592,7 @@ func roundAge(d time.Duration) time.Duration {
 
 // rateLimited reports whether to has had limits.acks_per_sender_per_hour
 // acknowledgements in the hour before now.
-func (e *Engine) rateLimited(tx *sql.Tx, to string, now time.Time) (bool, error) {
+func (e *Engine) rateLimited(tx *Tx, to string, now time.Time) (bool, error) {
 	limit := e.cfg.Limits.AcksPerSenderPerHour
 	if limit <= 0 {
 		return true, nil // "at most 0": acknowledgements are off
@@ -605,7 +605,7 @@ func (e *Engine) rateLimited(tx *sql.Tx, to string, now time.Time) (bool, error)
 	return n >= limit, nil
 }
 
-func (e *Engine) logInbound(tx *sql.Tx, id int64, in *Inbound, now time.Time) error {
+func (e *Engine) logInbound(tx *Tx, id int64, in *Inbound, now time.Time) error {
 	rcpts, _ := json.Marshal(append(append([]Address{}, in.To...), in.Cc...))
 	note := strings.Join(in.Notes, "; ")
 	if in.TextFromHTML {
@@ -676,7 +676,7 @@ func (e *Engine) plusAddress(tag string) string {
 
 // enqueue stores m in the outbox within tx. Its Message-ID is fixed here and
 // remembered for threading.
-func (e *Engine) enqueue(tx *sql.Tx, m *Outgoing, now time.Time) error {
+func (e *Engine) enqueue(tx *Tx, m *Outgoing, now time.Time) error {
 	if len(m.To) == 0 {
 		return fmt.Errorf("queue %s mail: no recipient", m.Kind)
 	}
@@ -710,7 +710,7 @@ func (e *Engine) mailHeaders(autoSubmitted string) [][2]string {
 }
 
 // queueAck queues the acknowledgement of a new escalation (§8).
-func (e *Engine) queueAck(tx *sql.Tx, id int64, in *Inbound, cust config.Customer, typ Type, level string, nextUpdate, now time.Time) error {
+func (e *Engine) queueAck(tx *Tx, id int64, in *Inbound, cust config.Customer, typ Type, level string, nextUpdate, now time.Time) error {
 	tag := e.Tag(id)
 	subject := e.router.cleanSubject(in.Subject)
 	body, err := e.tmpl.Render(templates.Ack, templates.AckData{

@@ -73,7 +73,7 @@ func numbered(name string, n int) string {
 // and returns that name. A name already recorded for this escalation gets a
 // number; a file on disk that the store does not know (left by a crash before
 // a commit) is overwritten, so a retried message does not pile up copies.
-func placeAttachment(tx *sql.Tx, dir, tag string, taken map[string]bool, a Attachment) (string, error) {
+func placeAttachment(tx *Tx, dir, tag string, taken map[string]bool, a Attachment) (string, error) {
 	folder := filepath.Join(dir, tag)
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		return "", fmt.Errorf("create attachment folder %s: %w", folder, err)

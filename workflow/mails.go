@@ -54,7 +54,7 @@ func (e *Engine) customerText(s *escState) string {
 // queueNotify tells the roster of s's level about it: summary, handoff
 // checklist and the tracking file's path (§8).
 // summary is the customer's text to quote; "" means their last logged one.
-func (e *Engine) queueNotify(tx *sql.Tx, s *escState, reason, summary string, now time.Time) error {
+func (e *Engine) queueNotify(tx *Tx, s *escState, reason, summary string, now time.Time) error {
 	to := e.rosterAddresses(s)
 	if len(to) == 0 {
 		e.log.Warn("no roster for this level: nobody notified", "escalation", e.Tag(s.ID), "type", s.Type, "level", s.Level)
@@ -123,7 +123,7 @@ func (s *escState) severity() string {
 
 // queueVendor sends the vendor case request (§8): business impact,
 // severity and timeline.
-func (e *Engine) queueVendor(tx *sql.Tx, s *escState, addr string, now time.Time) error {
+func (e *Engine) queueVendor(tx *Tx, s *escState, addr string, now time.Time) error {
 	impact, err := strings1(tx, `SELECT text FROM reasons WHERE esc_id = ? ORDER BY seq`, s.ID)
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (e *Engine) queueVendor(tx *sql.Tx, s *escState, addr string, now time.Time
 }
 
 // queueUpdate sends the customer an update (/update); never rate-limited.
-func (e *Engine) queueUpdate(tx *sql.Tx, s *escState, text string, now time.Time) error {
+func (e *Engine) queueUpdate(tx *Tx, s *escState, text string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Update, templates.UpdateData{
 		Salutation: salutation(s.RequesterName, s.CustomerName, s.CustomerEmail), Tag: e.Tag(s.ID), Text: text, NextUpdate: e.fieldTime(s.NextUpdate),
 		Signature: e.signature(s.Type, s.Level),
@@ -190,7 +190,7 @@ func (e *Engine) queueUpdate(tx *sql.Tx, s *escState, text string, now time.Time
 }
 
 // queueErrors answers a staff mail whose commands failed, to its sender.
-func (e *Engine) queueErrors(tx *sql.Tx, s *escState, in *Inbound, failures []templates.Failure, applied []string, now time.Time) error {
+func (e *Engine) queueErrors(tx *Tx, s *escState, in *Inbound, failures []templates.Failure, applied []string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Errors, templates.ErrorsData{Tag: e.Tag(s.ID), Failures: failures, Applied: strings.Join(applied, ", ")})
 	if err != nil {
 		return err

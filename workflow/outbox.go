@@ -199,7 +199,7 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 			}
 		}
 		now := e.now()
-		err := e.st.tx(ctx, func(tx *sql.Tx) error {
+		err := e.st.tx(ctx, func(tx *Tx) error {
 			for _, r := range group {
 				var err error
 				switch {
@@ -234,7 +234,7 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 
 // outboxDeferred records a transient failure: the mail stays queued and is
 // tried again after the backoff.
-func (e *Engine) outboxDeferred(tx *sql.Tx, q queued, cause error, now time.Time) error {
+func (e *Engine) outboxDeferred(tx *Tx, q queued, cause error, now time.Time) error {
 	wait := e.outboxBackoff(q.attempts + 1)
 	e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", cause)
 	if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
@@ -290,7 +290,7 @@ func (e *Engine) dueMail(ctx context.Context, after int64, ignoreBackoff bool, l
 }
 
 // outboxSent records in tx that the server accepted q.
-func outboxSent(tx *sql.Tx, q queued, now time.Time) error {
+func outboxSent(tx *Tx, q queued, now time.Time) error {
 	id := q.m.EscalationID
 	if _, err := tx.Exec(`UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, ms(now), q.id); err != nil {
 		return fmt.Errorf("store: mark mail sent: %w", err)
@@ -314,7 +314,7 @@ func outboxSent(tx *sql.Tx, q queued, now time.Time) error {
 }
 
 // outboxFailed records in tx that the server refused q for good.
-func outboxFailed(tx *sql.Tx, q queued, cause error, now time.Time) error {
+func outboxFailed(tx *Tx, q queued, cause error, now time.Time) error {
 	id := q.m.EscalationID
 	reason := strings.TrimSpace(strings.TrimPrefix(cause.Error(), ErrPermanent.Error()+":"))
 	if _, err := tx.Exec(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`, cause.Error(), q.id); err != nil {
@@ -355,7 +355,7 @@ func kindNote(kind string) string {
 
 // logOutbound records a mail the daemon sent in its escalation's log. Only
 // what the customer or a vendor reads is logged with its text.
-func logOutbound(tx *sql.Tx, m *Outgoing, at time.Time, note string) error {
+func logOutbound(tx *Tx, m *Outgoing, at time.Time, note string) error {
 	rcpts, _ := json.Marshal(append(append([]Address{}, m.To...), m.Cc...))
 	text := m.Body
 	switch m.Kind {

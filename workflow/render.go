@@ -38,7 +38,7 @@ func (e *Engine) render(ctx context.Context, ids ...int64) error {
 			// The error names the file.
 			return fmt.Errorf("%w: %w", ErrRender, err)
 		}
-		err := e.st.tx(ctx, func(tx *sql.Tx) error {
+		err := e.st.tx(ctx, func(tx *Tx) error {
 			for _, w := range done {
 				if _, err := tx.Exec(`UPDATE escalations SET rendered_version = ? WHERE id = ? AND rendered_version < ?`, w.version, w.id, w.version); err != nil {
 					return err
@@ -150,11 +150,12 @@ func (e *Engine) View(ctx context.Context, id int64) (*View, error) {
 }
 
 func (e *Engine) loadView(ctx context.Context, id int64) (*View, int64, error) {
-	tx, err := e.st.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	sqlTx, err := e.st.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, 0, err
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := &Tx{Tx: sqlTx, st: e.st}
 	v := &View{ID: id, Tag: e.Tag(id)}
 	var typ, status string
 	var opened, levelChanged, nextUpdate, version int64
@@ -273,7 +274,7 @@ func (e *Engine) sla(t Type) time.Duration {
 	return e.cfg.Escalation.SLA.Technical
 }
 
-func strings1(tx *sql.Tx, query string, args ...any) ([]string, error) {
+func strings1(tx *Tx, query string, args ...any) ([]string, error) {
 	rows, err := tx.Query(query, args...)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -21,7 +20,7 @@ func failf(format string, args ...any) error {
 }
 
 // reply applies a message that belongs to escalation id (§5, §6).
-func (e *Engine) reply(tx *sql.Tx, id int64, in *Inbound, via string, now time.Time) error {
+func (e *Engine) reply(tx *Tx, id int64, in *Inbound, via string, now time.Time) error {
 	s, err := loadEsc(tx, id)
 	if err != nil {
 		return err
@@ -159,7 +158,7 @@ func (s *escState) restartClocks(now time.Time) {
 // command applies one staff command to s within tx. It returns an error
 // wrapping errCommand when the command is unknown, malformed or not allowed
 // now; any other error aborts the whole message.
-func (e *Engine) command(tx *sql.Tx, s *escState, c Command, actor string, in *Inbound, now time.Time) error {
+func (e *Engine) command(tx *Tx, s *escState, c Command, actor string, in *Inbound, now time.Time) error {
 	if s.Status == StatusResolved && c.Name != "reopen" && c.Name != "note" {
 		if _, known := commandNames[c.Name]; known {
 			return failf("not allowed in a RESOLVED escalation (only /reopen and /note are)")
@@ -326,7 +325,7 @@ func splitOwner(arg string) (text, owner string) {
 var vendorNames = map[string]string{"aws": "AWS", "azure": "Azure", "gcp": "GCP", "oracle": "Oracle"}
 
 // vendorCommand is /vendor AWS|Azure|GCP|Oracle case ID [severity S].
-func (e *Engine) vendorCommand(tx *sql.Tx, s *escState, c Command, actor string, now time.Time) error {
+func (e *Engine) vendorCommand(tx *Tx, s *escState, c Command, actor string, now time.Time) error {
 	f := strings.Fields(c.Arg)
 	usage := failf("usage: /vendor AWS|Azure|GCP|Oracle case ID [severity S]")
 	if len(f) < 3 || !strings.EqualFold(f[1], "case") {
@@ -356,7 +355,7 @@ func (e *Engine) vendorCommand(tx *sql.Tx, s *escState, c Command, actor string,
 
 // changeLevel moves s to level (status ESCALATED), notifies the level's
 // roster and, at the Vendor level or for a Vendor escalation, asks the vendor.
-func (e *Engine) changeLevel(tx *sql.Tx, s *escState, level, reason, actor string, now time.Time) error {
+func (e *Engine) changeLevel(tx *Tx, s *escState, level, reason, actor string, now time.Time) error {
 	from := s.Level
 	s.Level, s.Status, s.LevelChanged = level, StatusEscalated, now
 	text := fmt.Sprintf("Level %s → %s, status ESCALATED: %s", orNone(from), level, reason)
@@ -380,7 +379,7 @@ func orNone(s string) string {
 // escalation is a Vendor one or a Technical one at the Vendor level (§4):
 // to vendors.<name> when the vendor is known, else it asks the level's
 // roster to name it.
-func (e *Engine) maybeVendorRequest(tx *sql.Tx, s *escState, now time.Time) error {
+func (e *Engine) maybeVendorRequest(tx *Tx, s *escState, now time.Time) error {
 	atVendor := s.Type == Vendor || (s.Type == Technical && strings.EqualFold(s.Level, "Vendor"))
 	if !atVendor || s.VendorAsked {
 		return nil

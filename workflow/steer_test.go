@@ -95,7 +95,7 @@ func snap(t *testing.T, e *Engine, id int64) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := loadEsc(tx, id)
+	s, err := loadEsc(&Tx{Tx: tx, st: e.st}, id)
 	tx.Rollback()
 	if err != nil {
 		t.Fatal(err)

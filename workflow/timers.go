@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -39,7 +38,7 @@ func (e *Engine) RunTimers(ctx context.Context) (int, error) {
 	fired := 0
 	for _, id := range due {
 		var n int
-		err := e.st.tx(ctx, func(tx *sql.Tx) error {
+		err := e.st.tx(ctx, func(tx *Tx) error {
 			s, err := loadEsc(tx, id)
 			if err != nil {
 				return err
@@ -92,7 +91,7 @@ func (e *Engine) reminderDue(s *escState, now time.Time) bool {
 
 // slaAtRisk moves a Technical escalation up one level, or alerts the roster
 // of the current level of any other (or of a Technical one at the top).
-func (e *Engine) slaAtRisk(tx *sql.Tx, s *escState, now time.Time) error {
+func (e *Engine) slaAtRisk(tx *Tx, s *escState, now time.Time) error {
 	sla := e.sla(s.Type)
 	used := int(now.Sub(s.LevelChanged) * 100 / sla)
 	s.SLAAlertFor = s.LevelChanged
@@ -124,7 +123,7 @@ func (e *Engine) slaAtRisk(tx *sql.Tx, s *escState, now time.Time) error {
 
 // remind tells the owner, or else the level's roster, that the customer's
 // update is overdue (§7).
-func (e *Engine) remind(tx *sql.Tx, s *escState, now time.Time) error {
+func (e *Engine) remind(tx *Tx, s *escState, now time.Time) error {
 	s.RemindedFor = s.NextUpdate
 	to := e.ownerAddresses(s)
 	if len(to) == 0 {

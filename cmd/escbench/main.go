@@ -183,6 +183,10 @@ func (s *servers) close() {
 // writeConfig writes a config for the daemon against s in work and returns
 // its path. escalations and data are fresh folders under work.
 func writeConfig(work string, s *servers, poll string, maxBytes int64) (string, error) {
+	// Every run starts from an empty store, also in a kept -dir.
+	if err := os.RemoveAll(work); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return "", err
 	}
