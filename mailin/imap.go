@@ -94,17 +94,31 @@ func New(opts Options, eng *workflow.Engine, log *slog.Logger) *Poller {
 
 func (p *Poller) addr() string { return net.JoinHostPort(p.opts.Host, strconv.Itoa(p.opts.Port)) }
 
-// Once connects, handles everything pending and logs out: `escalationd once`.
-func (p *Poller) Once(ctx context.Context) (Stats, error) {
+// Once connects, applies every new message, runs work (when not nil), then
+// writes the tracking files that are behind, marks the applied messages on
+// the server and logs out: `escalationd once`, whose work flushes the
+// outbox. Leaving the files and marks to the end writes each tracking file
+// once for the whole run, after the mail its messages caused went out. work
+// runs even when the server cannot be reached or applying failed part-way,
+// so what was committed before is sent.
+func (p *Poller) Once(ctx context.Context, work func(context.Context) error) (Stats, error) {
 	c, uidValidity, err := p.connect(ctx)
 	if err != nil {
+		if work != nil {
+			err = errors.Join(err, work(ctx))
+		}
 		return Stats{}, err
 	}
 	defer c.Close()
-	st, err := p.cycle(ctx, c, uidValidity)
+	st, err := p.cycle(ctx, c, uidValidity, true)
+	if work != nil {
+		err = errors.Join(err, work(ctx))
+	}
+	if serr := p.settle(ctx, c, uidValidity); serr != nil {
+		return st, errors.Join(err, serr)
+	}
 	if err == nil {
-		err = c.Logout().Wait()
-		if err != nil {
+		if err = c.Logout().Wait(); err != nil {
 			err = fmt.Errorf("imap logout: %w", err)
 		}
 	}
@@ -169,7 +183,7 @@ func (p *Poller) session(ctx context.Context, b *backoff) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, func() { c.Close() }) })
 	defer stop()
 	for {
-		if _, err := p.cycle(ctx, c, uidValidity); err != nil {
+		if _, err := p.cycle(ctx, c, uidValidity, false); err != nil {
 			return err
 		}
 		b.reset()
@@ -320,8 +334,10 @@ func (p *Poller) wait(ctx context.Context, c *imapclient.Client) error {
 }
 
 // cycle finishes marking what is committed, then fetches and handles every
-// message newer than the checkpoint.
-func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity uint32) (Stats, error) {
+// message newer than the checkpoint, batch by batch. After each batch it
+// writes the tracking files that are behind and marks the batch on the
+// server, unless deferred: then the caller settles once at the end.
+func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity uint32, deferred bool) (Stats, error) {
 	var st Stats
 	mbox := p.opts.Mailbox
 	stored, last, ok, err := p.st.Checkpoint(ctx, mbox)
@@ -339,24 +355,8 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 		last = 0
 	}
 	// A crash may have left committed messages unmarked, or their tracking
-	// files unwritten: finish both before anything new. Only then is a
-	// message's every effect durable, and only then is it marked. Later
-	// cycles rewrite the files a full or read-only disk left behind their
-	// escalation, also those of changes the outbox sender made.
-	render := p.eng.RenderBehind
-	if !p.rendered {
-		render = p.eng.RenderStale
-		p.sweepPartial()
-	}
-	n, err := render(ctx)
-	if err != nil {
-		return st, local(err)
-	}
-	if n > 0 {
-		p.log.Info("rewrote stale tracking files", "count", n)
-	}
-	p.rendered = true
-	if err := p.finishMarks(ctx, c, uidValidity); err != nil {
+	// files unwritten: finish both before anything new.
+	if err := p.settle(ctx, c, uidValidity); err != nil {
 		return st, err
 	}
 
@@ -369,18 +369,46 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 			return st, nil
 		}
 		batch := heads[start:min(start+p.opts.BatchSize, len(heads))]
-		err := p.handleBatch(ctx, c, uidValidity, batch, &st)
-		if err != nil {
-			// The failed message may have committed without its tracking
-			// file (ErrRender): rewrite before marking anything else.
-			p.rendered = false
+		if err := p.handleBatch(ctx, c, uidValidity, batch, &st); err != nil {
+			p.rendered = false // and sweep what the failed batch left
 			return st, err
 		}
-		if err := p.finishMarks(ctx, c, uidValidity); err != nil {
+		if deferred {
+			continue
+		}
+		if err := p.settle(ctx, c, uidValidity); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
+}
+
+// settle writes every tracking file that is behind its escalation in the
+// store, then marks on the server every committed message not yet marked.
+// Only when a message's every effect is durable, its tracking file
+// included, is it marked. The first settle of the process also looks for
+// missing tracking files and removes what a crash left half-written
+// (RenderStale); a failed one makes the next settle do so again. Later
+// settles rewrite only the files that are behind (RenderBehind): those of
+// the messages just applied, of mail the outbox sent, of changes a full or
+// read-only disk held back.
+func (p *Poller) settle(ctx context.Context, c *imapclient.Client, uidValidity uint32) error {
+	render, stale := p.eng.RenderBehind, !p.rendered
+	if stale {
+		render = p.eng.RenderStale
+		p.sweepPartial()
+	}
+	// Not cancelled by shutdown: the messages in hand are finished.
+	n, err := render(context.WithoutCancel(ctx))
+	if err != nil {
+		p.rendered = false
+		return local(err)
+	}
+	if stale && n > 0 {
+		p.log.Info("rewrote stale tracking files", "count", n)
+	}
+	p.rendered = true
+	return p.finishMarks(ctx, c, uidValidity)
 }
 
 type head struct {

@@ -99,7 +99,7 @@ func TestCommittedButUnmarkedIsFinished(t *testing.T) {
 		t.Fatal("marked before the poller ran")
 	}
 
-	st, err := p.Once(context.Background())
+	st, err := p.Once(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestMarkingFallbacks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := p.Once(context.Background()); err != nil {
+			if _, err := p.Once(context.Background(), nil); err != nil {
 				t.Fatal(err)
 			}
 			inbox := flags(t, srv, "INBOX")
@@ -167,7 +167,7 @@ func TestMarkingFallbacks(t *testing.T) {
 func TestBadLoginIsErrAuth(t *testing.T) {
 	p, _, _ := newPoller(t, nil, "")
 	p.opts.Password = "wrong"
-	_, err := p.Once(context.Background())
+	_, err := p.Once(context.Background(), nil)
 	if err == nil || !errorsIs(err, ErrAuth) {
 		t.Fatalf("Once with a bad password: %v, want ErrAuth", err)
 	}
@@ -179,7 +179,7 @@ func TestQuarantineUnparseable(t *testing.T) {
 	bad := []byte("From: x@acme.test\r\nSubject: broken\r\nMessage-ID: <bad@acme.test>\r\nContent-Type: multipart/mixed\r\n\r\nno parts\r\n")
 	srv.Append("INBOX", bad, time.Now())
 	srv.Append("INBOX", rawMessage(1), time.Now())
-	st, err := p.Once(context.Background())
+	st, err := p.Once(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,13 +214,13 @@ func TestTLSModes(t *testing.T) {
 			p.opts.Port, p.opts.TLS = srv.Port, mode
 			p.opts.TLSConfig = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
 			srv.Append("INBOX", rawMessage(1), time.Now())
-			st, err := p.Once(context.Background())
+			st, err := p.Once(context.Background(), nil)
 			if err != nil || st.Applied != 1 {
 				t.Fatalf("Once over %s: %+v, %v", mode, st, err)
 			}
 			// Without the test root the certificate must be refused.
 			p.opts.TLSConfig = &tls.Config{ServerName: "127.0.0.1"}
-			if _, err := p.Once(context.Background()); err == nil {
+			if _, err := p.Once(context.Background(), nil); err == nil {
 				t.Fatal("an untrusted certificate was accepted")
 			}
 		})

@@ -103,15 +103,19 @@ type Result struct {
 	Via          string
 }
 
-// Ingest applies one inbound message: IngestBatch of one. An error means
-// nothing was committed, except when it wraps ErrRender: then the message is
-// committed and only its tracking file is stale (RenderStale retries it).
+// Ingest applies one inbound message, IngestBatch of one, and rewrites the
+// tracking file of its escalation. An error means nothing was committed,
+// except when it wraps ErrRender: then the message is committed and only its
+// tracking file is behind (RenderBehind retries it).
 func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 	res, err := e.IngestBatch(ctx, []*Inbound{in})
-	if len(res) == 1 {
-		return res[0], err
+	if err != nil {
+		return Result{}, err
 	}
-	return Result{}, err
+	if res[0].Disposition == Applied && res[0].EscalationID != 0 {
+		return res[0], e.render(ctx, res[0].EscalationID)
+	}
+	return res[0], nil
 }
 
 // IngestBatch applies inbound messages in order, in one transaction: each
@@ -119,15 +123,15 @@ func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 // has its attachments saved, queues the mail it causes and advances the
 // mailbox checkpoint, under a savepoint of its own. Before the commit, the
 // files the messages refer to (raw message, attachments) are made durable
-// with one sync; after it, the tracking file of every escalation the batch
-// touched is rewritten once.
+// with one sync. The tracking files of the escalations it touched are then
+// behind the store: RenderBehind writes each of them once, however many
+// messages of the batch (or of several batches) touched it.
 //
 // It returns the results of the messages it committed, a prefix of ins.
 // When that prefix is shorter than ins, err is the error of the first
 // message not committed (ins[len(results)]), and nothing after it was
 // tried: a message that fails is rolled back alone, the ones before it are
-// committed. An error wrapping ErrRender with every message committed means
-// only tracking files are stale (RenderStale retries them).
+// committed.
 func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, error) {
 	var results []Result
 	var failed error
@@ -148,21 +152,12 @@ func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, err
 	if err != nil {
 		return nil, err
 	}
-	// The changes and their mail are committed: the mail need not wait for
-	// the tracking files.
-	e.signal()
-	var touched []int64
+	e.signal() // the mail they queued is committed
 	for i, res := range results {
 		in := ins[i]
 		if res.Disposition == Applied && res.Via != "automatic" && res.Via != "delivery report" {
 			e.log.Info("message applied", "uid", in.UID, "message_id", in.MessageID, "escalation", e.Tag(res.EscalationID), "via", res.Via)
 		}
-		if res.Disposition == Applied && res.EscalationID != 0 && !slices.Contains(touched, res.EscalationID) {
-			touched = append(touched, res.EscalationID)
-		}
-	}
-	if err := e.render(ctx, touched...); err != nil {
-		return results, errors.Join(failed, err)
 	}
 	return results, failed
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,8 +73,9 @@ type FlushStats struct {
 // permanent failure is recorded in the escalation's log and timeline and not
 // retried; a transient failure is retried later with capped exponential
 // backoff. A crash between the server's acceptance and the commit of its
-// group sends that mail again, with the same Message-ID (§8). The tracking
-// files of the escalations a chunk touched are rewritten once, after it.
+// group sends that mail again, with the same Message-ID (§8). At the end,
+// RenderBehind rewrites each tracking file that is behind once, however
+// many mails of the flush (or messages before it) touched its escalation.
 func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) (FlushStats, error) {
 	var st FlushStats
 	var lastID int64
@@ -101,6 +101,9 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 	}
 	if err := e.st.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&st.Pending); err != nil {
 		return st, fmt.Errorf("store: count queued mail: %w", err)
+	}
+	if _, err := e.RenderBehind(context.WithoutCancel(ctx)); err != nil {
+		return st, err
 	}
 	return st, nil
 }
@@ -171,8 +174,7 @@ func (e *Engine) sendChunk(ctx context.Context, m Mailer, chunk []queued, st *Fl
 }
 
 // recordResults commits the answers from results as they come, as many as
-// have arrived in one transaction, giving back a slot for each, then
-// rewrites the tracking files of the escalations they touched. After a
+// have arrived in one transaction, giving back a slot for each. After a
 // failed commit it still gives back the slots, so the sender never waits
 // for a recorder that has stopped.
 func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, slots <-chan struct{}) (err error) {
@@ -183,7 +185,6 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 			}
 		}
 	}()
-	var touched []int64
 	for r := range results {
 		group := []sendResult{r}
 	more:
@@ -222,14 +223,8 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 		if err != nil {
 			return err
 		}
-		for _, r := range group {
-			id := r.q.m.EscalationID
-			if id != 0 && (r.err == nil || errors.Is(r.err, ErrPermanent)) && !slices.Contains(touched, id) {
-				touched = append(touched, id)
-			}
-		}
 	}
-	return e.render(ctx, touched...)
+	return nil
 }
 
 // outboxDeferred records a transient failure: the mail stays queued and is

@@ -28,6 +28,11 @@ func (e *Engine) render(ctx context.Context, ids ...int64) error {
 	}
 	e.renderMu.Lock()
 	defer e.renderMu.Unlock()
+	return e.renderLocked(ctx, ids...)
+}
+
+// renderLocked is render for a caller that holds renderMu.
+func (e *Engine) renderLocked(ctx context.Context, ids ...int64) error {
 	var batch durable.Batch
 	defer batch.Abort()
 	type written struct{ id, version int64 }
@@ -109,6 +114,10 @@ func (e *Engine) sweepTemps() {
 func (e *Engine) RenderBehind(ctx context.Context) (int, error) { return e.renderStale(ctx, false) }
 
 func (e *Engine) renderStale(ctx context.Context, checkFiles bool) (int, error) {
+	// Held from the listing to the last file: a second caller waits, then
+	// finds nothing behind instead of writing the same files again.
+	e.renderMu.Lock()
+	defer e.renderMu.Unlock()
 	query := `SELECT id, version, rendered_version FROM escalations ORDER BY id`
 	if !checkFiles {
 		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version ORDER BY id`
@@ -137,7 +146,7 @@ func (e *Engine) renderStale(ctx context.Context, checkFiles bool) (int, error) 
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	if err := e.render(ctx, stale...); err != nil {
+	if err := e.renderLocked(ctx, stale...); err != nil {
 		return 0, err
 	}
 	return len(stale), nil

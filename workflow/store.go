@@ -188,6 +188,11 @@ CREATE INDEX messages_mid ON messages(message_id, disposition);
 CREATE INDEX messages_sha ON messages(sha256, disposition);
 CREATE INDEX attachments_esc ON attachments(esc_id);
 `,
+	// 6: the escalations whose tracking file is behind, found without
+	// reading every escalation (RenderBehind runs after every batch).
+	`
+CREATE INDEX escalations_behind ON escalations(id) WHERE rendered_version < version;
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

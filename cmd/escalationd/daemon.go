@@ -170,19 +170,24 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	}
 	defer d.close()
 	code := exitOK
-	st, err := d.poller.Once(ctx)
+	var fired int
+	var flushed workflow.FlushStats
+	// Timers and the outbox run between applying the messages and writing
+	// the tracking files, so each file is written once, with the mail sent.
+	st, err := d.poller.Once(ctx, func(ctx context.Context) error {
+		var err error
+		if fired, err = d.engine.RunTimers(ctx); err != nil {
+			log.Error("timers failed", "err", err)
+			code = exitWork
+		}
+		if flushed, err = d.engine.FlushOutbox(ctx, d.sender, true); err != nil {
+			log.Error("outbox flush failed", "err", err)
+			code = exitWork
+		}
+		return nil
+	})
 	if err != nil {
 		log.Error("mailbox cycle failed; unhandled mail stays on the server for the next run", "err", err)
-		code = exitWork
-	}
-	fired, err := d.engine.RunTimers(ctx)
-	if err != nil {
-		log.Error("timers failed", "err", err)
-		code = exitWork
-	}
-	flushed, err := d.engine.FlushOutbox(ctx, d.sender, true)
-	if err != nil {
-		log.Error("outbox flush failed", "err", err)
 		code = exitWork
 	}
 	if flushed.Pending > 0 {
