@@ -364,23 +364,44 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 	if err != nil {
 		return st, err
 	}
-	for start := 0; start < len(heads); start += p.opts.BatchSize {
-		if ctx.Err() != nil {
-			return st, nil
+	// A pipeline of two: while one batch is applied (the store, the disk),
+	// the next is fetched and parsed (the IMAP connection, the parser), so
+	// both cores work. Batches are applied, settled and marked in order.
+	var (
+		applying chan error // the batch being applied; nil when none
+		applied  Stats
+	)
+	finish := func() error {
+		if applying == nil {
+			return nil
 		}
-		batch := heads[start:min(start+p.opts.BatchSize, len(heads))]
-		if err := p.handleBatch(ctx, c, uidValidity, batch, &st); err != nil {
+		err := <-applying
+		applying = nil
+		st.Applied, st.Duplicates, st.Quarantined = applied.Applied, applied.Duplicates, applied.Quarantined
+		if err != nil {
 			p.rendered = false // and sweep what the failed batch left
-			return st, err
+			return err
 		}
 		if deferred {
-			continue
+			return nil
 		}
-		if err := p.settle(ctx, c, uidValidity); err != nil {
-			return st, err
-		}
+		return p.settle(ctx, c, uidValidity)
 	}
-	return st, nil
+	for start := 0; start < len(heads) && ctx.Err() == nil; start += p.opts.BatchSize {
+		batch := heads[start:min(start+p.opts.BatchSize, len(heads))]
+		items, err := p.prepare(ctx, c, uidValidity, batch, &st)
+		if ferr := finish(); ferr != nil || err != nil {
+			discard(items)
+			if err != nil {
+				p.rendered = false
+			}
+			return st, errors.Join(ferr, err)
+		}
+		done := make(chan error, 1)
+		applying = done
+		go func() { done <- p.applyItems(context.WithoutCancel(ctx), items, &applied) }()
+	}
+	return st, finish()
 }
 
 // settle writes every tracking file that is behind its escalation in the
@@ -441,11 +462,21 @@ func (p *Poller) listNew(c *imapclient.Client, last uint32) ([]head, error) {
 // groups no larger than this, or one message when it is larger).
 const ingestGroupBytes = 8 << 20
 
-// handleBatch fetches the bodies of batch into the raw archive, then parses
-// the messages in UID order and applies them in groups, one transaction per
-// group (workflow.Engine.IngestBatch). It stops at the first message the
-// engine could not apply, so the checkpoint never passes over it.
-func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValidity uint32, batch []head, st *Stats) error {
+// item is one message of a fetch batch, ready to be applied in UID order:
+// parsed (in), or to be quarantined with reason.
+type item struct {
+	in      *workflow.Inbound
+	size    int64
+	ref     workflow.MessageRef
+	rawPath string
+	reason  string
+}
+
+// prepare fetches the bodies of batch into the raw archive and parses them,
+// in UID order. Mail over the size limit is not fetched, and mail that
+// cannot be parsed is set aside, both to be quarantined. An error is local
+// (spool, disk) or of the connection; nothing is applied either way.
+func (p *Poller) prepare(ctx context.Context, c *imapclient.Client, uidValidity uint32, batch []head, st *Stats) ([]item, error) {
 	var want imap.UIDSet
 	for _, h := range batch {
 		if p.opts.MaxMessageBytes <= 0 || h.size <= p.opts.MaxMessageBytes {
@@ -457,29 +488,16 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 	if len(want) > 0 {
 		var err error
 		if raws, err = p.fetchRaw(c, want); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	g := group{p: p, st: st}
-	// What is parsed is applied even when shutdown begins: the messages in
-	// hand are finished.
-	apply := func() error { return g.apply(context.WithoutCancel(ctx)) }
+	var items []item
 	for _, h := range batch {
-		if ctx.Err() != nil {
-			break
-		}
 		st.Fetched++
-		ref := workflow.MessageRef{Mailbox: p.opts.Mailbox, UIDValidity: uidValidity, UID: uint32(h.uid), InternalDate: h.date, Size: h.size}
+		it := item{size: h.size, ref: workflow.MessageRef{Mailbox: p.opts.Mailbox, UIDValidity: uidValidity, UID: uint32(h.uid), InternalDate: h.date, Size: h.size}}
 		if p.opts.MaxMessageBytes > 0 && h.size > p.opts.MaxMessageBytes {
-			if err := apply(); err != nil {
-				return err
-			}
-			reason := fmt.Sprintf("message of %d bytes is over limits.max_message_bytes (%d): quarantined unread", h.size, p.opts.MaxMessageBytes)
-			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
-			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, "", reason); err != nil {
-				return local(err)
-			}
-			st.Quarantined++
+			it.reason = fmt.Sprintf("message of %d bytes is over limits.max_message_bytes (%d): quarantined unread", h.size, p.opts.MaxMessageBytes)
+			items = append(items, it)
 			continue
 		}
 		raw, ok := raws[h.uid]
@@ -491,31 +509,64 @@ func (p *Poller) handleBatch(ctx context.Context, c *imapclient.Client, uidValid
 		in, err := p.parse(raw)
 		if err != nil && !errors.Is(err, ErrMalformed) {
 			// Not the message's fault (spool folder, disk): retry later.
-			return errors.Join(local(fmt.Errorf("message UID %d: %w", h.uid, err)), apply())
+			discard(items)
+			return nil, local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
 		if err != nil {
-			if err := apply(); err != nil {
+			it.rawPath, it.reason = raw.path, fmt.Sprintf("cannot be parsed: %v", err)
+			items = append(items, it)
+			continue
+		}
+		in.Mailbox, in.UIDValidity, in.UID, in.InternalDate, in.Size = it.ref.Mailbox, it.ref.UIDValidity, it.ref.UID, h.date, h.size
+		in.RawPath, in.RawSHA256 = raw.path, raw.sha
+		it.in = in
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// discard removes what prepare spooled for items that will not be applied;
+// the next cycle fetches and parses them again.
+func discard(items []item) {
+	for _, it := range items {
+		if it.in != nil {
+			removeSpool(it.in)
+		}
+	}
+}
+
+// applyItems applies prepared messages in UID order, in groups of at most
+// ingestGroupBytes, one transaction per group (workflow.Engine.IngestBatch),
+// and quarantines the ones set aside. It stops at the first message the
+// engine could not apply, so the checkpoint never passes over it. It runs
+// beside the fetch of the next batch, so it touches only the store and the
+// disk, never the IMAP connection. What it has started it finishes even when
+// shutdown begins: the caller passes a context that is not cancelled.
+func (p *Poller) applyItems(ctx context.Context, items []item, st *Stats) error {
+	g := group{p: p, st: st}
+	for i, it := range items {
+		if it.reason != "" {
+			if err := g.apply(ctx); err != nil {
+				discard(items[i:])
 				return err
 			}
-			reason := fmt.Sprintf("cannot be parsed: %v", err)
-			p.log.Warn("quarantining message", "uid", h.uid, "reason", reason)
-			if err := p.eng.Quarantine(context.WithoutCancel(ctx), ref, raw.path, reason); err != nil {
+			p.log.Warn("quarantining message", "uid", it.ref.UID, "reason", it.reason)
+			if err := p.eng.Quarantine(ctx, it.ref, it.rawPath, it.reason); err != nil {
+				discard(items[i:])
 				return local(err)
 			}
 			st.Quarantined++
 			continue
 		}
-		in.Mailbox, in.UIDValidity, in.UID, in.InternalDate, in.Size = ref.Mailbox, ref.UIDValidity, ref.UID, h.date, h.size
-		in.RawPath, in.RawSHA256 = raw.path, raw.sha
-		if g.bytes+h.size > ingestGroupBytes {
-			if err := apply(); err != nil {
-				removeSpool(in)
+		if g.bytes+it.size > ingestGroupBytes {
+			if err := g.apply(ctx); err != nil {
+				discard(items[i:])
 				return err
 			}
 		}
-		g.add(in, h.size)
+		g.add(it.in, it.size)
 	}
-	return apply()
+	return g.apply(ctx)
 }
 
 // group is the parsed messages of a fetch batch waiting to be applied in one
