@@ -490,7 +490,16 @@ func (p *parser) attach(e *message.Entity, mt, name string) error {
 	}
 	p.spooled = append(p.spooled, f.Name())
 	body := &errReader{r: e.Body}
-	n, err := io.Copy(f, body)
+	// Buffered: a decoder hands out a few hundred bytes per Read, and a
+	// write per Read was most of the system calls of a large attachment.
+	// (bufio.Writer's own ReadFrom would hand the copy straight to the
+	// file, unbuffered: only its Write is used.)
+	w := bufio.NewWriterSize(f, 64<<10)
+	n, err := io.Copy(struct{ io.Writer }{w}, body)
+	if ferr := w.Flush(); ferr != nil {
+		f.Close()
+		return fmt.Errorf("spool attachment: %w", ferr)
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return fmt.Errorf("spool attachment: %w", cerr)
 	}

@@ -203,7 +203,7 @@ func OpenStore(dataDir string) (*Store, error) {
 	}
 	path := filepath.Join(dataDir, "escalationd.db")
 	// busy_timeout first: the switch to WAL itself may wait for another process.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	return openDSN(dsn, path)
 }
 
