@@ -318,6 +318,9 @@ func TestOutboxRetriesThenSends(t *testing.T) {
 	if st.Sent != 0 {
 		t.Fatal("sent twice")
 	}
+	if n, err := e.RenderBehind(context.Background()); err != nil || n != 1 {
+		t.Fatalf("RenderBehind after the flushes wrote %d files, %v; want the 1 the sends changed", n, err)
+	}
 	data, err := os.ReadFile(e.TrackingPath(1))
 	if err != nil || !strings.Contains(string(data), "7. [x] Customer notified of escalation") {
 		t.Fatalf("tracking file not re-rendered after send: %v\n%s", err, data)
@@ -331,6 +334,9 @@ func TestOutboxPermanentFailure(t *testing.T) {
 	st, err := e.FlushOutbox(context.Background(), m, true)
 	if err != nil || st.Failed != 1 || st.Pending != 0 {
 		t.Fatalf("flush: %+v %v", st, err)
+	}
+	if _, err := e.RenderBehind(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(e.TrackingPath(1))
 	if !strings.Contains(string(data), "Delivery failure: nobody@acme.test: 550 5.1.1 no such user") {

@@ -73,9 +73,9 @@ type FlushStats struct {
 // permanent failure is recorded in the escalation's log and timeline and not
 // retried; a transient failure is retried later with capped exponential
 // backoff. A crash between the server's acceptance and the commit of its
-// group sends that mail again, with the same Message-ID (§8). At the end,
-// RenderBehind rewrites each tracking file that is behind once, however
-// many mails of the flush (or messages before it) touched its escalation.
+// group sends that mail again, with the same Message-ID (§8). The tracking
+// files of the escalations it touched are then behind the store:
+// RenderBehind writes each once, however many mails touched it.
 func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) (FlushStats, error) {
 	var st FlushStats
 	var lastID int64
@@ -101,9 +101,6 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 	}
 	if err := e.st.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&st.Pending); err != nil {
 		return st, fmt.Errorf("store: count queued mail: %w", err)
-	}
-	if _, err := e.RenderBehind(context.WithoutCancel(ctx)); err != nil {
-		return st, err
 	}
 	return st, nil
 }

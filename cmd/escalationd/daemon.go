@@ -127,12 +127,18 @@ func (d *daemon) timerLoop(ctx context.Context, tick time.Duration) {
 	}
 }
 
-// sendLoop drains the outbox whenever mail is queued or a retry is due.
+// sendLoop drains the outbox whenever mail is queued or a retry is due, and
+// writes the tracking files of the escalations whose mail went out.
 func (d *daemon) sendLoop(ctx context.Context) {
 	log := d.log.With("part", "outbox")
 	for {
 		if _, err := d.engine.FlushOutbox(ctx, d.sender, false); err != nil && ctx.Err() == nil {
 			log.Error("outbox flush failed", "err", err)
+		}
+		// A failure is retried here after the next flush, and by the
+		// poller before it marks anything.
+		if _, err := d.engine.RenderBehind(context.WithoutCancel(ctx)); err != nil {
+			log.Error("tracking files not written", "err", err)
 		}
 		wait := time.Minute
 		if at, ok, err := d.engine.NextOutboxDue(ctx); err == nil && ok {
@@ -172,18 +178,25 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	code := exitOK
 	var fired int
 	var flushed workflow.FlushStats
-	// Timers and the outbox run between applying the messages and writing
-	// the tracking files, so each file is written once, with the mail sent.
+	// The outbox is sent while the messages are applied; timers and a last
+	// flush run when all are applied, before the tracking files are written,
+	// so each file is written once, with the mail sent.
+	stopSending := d.sendWhileApplying(ctx, log)
 	st, err := d.poller.Once(ctx, func(ctx context.Context) error {
+		early, failing := stopSending()
 		var err error
 		if fired, err = d.engine.RunTimers(ctx); err != nil {
 			log.Error("timers failed", "err", err)
 			code = exitWork
 		}
-		if flushed, err = d.engine.FlushOutbox(ctx, d.sender, true); err != nil {
+		// All queued mail is due in `once`, unless the server failed
+		// during this run: what it refused then waits for its backoff.
+		if flushed, err = d.engine.FlushOutbox(ctx, d.sender, !failing); err != nil {
 			log.Error("outbox flush failed", "err", err)
 			code = exitWork
 		}
+		flushed.Sent += early.Sent
+		flushed.Failed += early.Failed
 		return nil
 	})
 	if err != nil {
@@ -197,6 +210,44 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	log.Info("cycle done", "timers", fired, "fetched", st.Fetched, "applied", st.Applied, "duplicates", st.Duplicates,
 		"quarantined", st.Quarantined, "sent", flushed.Sent, "failed", flushed.Failed, "queued", flushed.Pending)
 	return code
+}
+
+// sendWhileApplying flushes the outbox in the background each time the
+// engine queues mail, until the returned stop is called; stop waits for the
+// flush in progress and returns what all the flushes sent, and whether the
+// server failed. A flush that meets a failing server ends the background
+// sending.
+func (d *daemon) sendWhileApplying(ctx context.Context, log *slog.Logger) (stop func() (workflow.FlushStats, bool)) {
+	done := make(chan struct{})
+	var total workflow.FlushStats
+	failing := false
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-d.engine.OutboxWake():
+			}
+			st, err := d.engine.FlushOutbox(ctx, d.sender, true)
+			total.Sent += st.Sent
+			total.Failed += st.Failed
+			if err != nil || st.Deferred > 0 {
+				if err != nil && ctx.Err() == nil {
+					log.Error("outbox flush failed", "err", err)
+				}
+				failing = st.Deferred > 0
+				return
+			}
+		}
+	})
+	return func() (workflow.FlushStats, bool) {
+		close(done)
+		wg.Wait()
+		return total, failing
+	}
 }
 
 // checkConfig is `escalationd check-config`: the config is already loaded and
