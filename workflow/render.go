@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/escalationd/escalationd/internal/durable"
@@ -31,12 +32,57 @@ func (e *Engine) render(ctx context.Context, ids ...int64) error {
 	return e.renderLocked(ctx, ids...)
 }
 
-// renderLocked is render for a caller that holds renderMu.
+// renderLocked is render for a caller that holds renderMu. It is a pipeline
+// of two: this goroutine reads each escalation from the store and renders
+// its text while a writer puts the texts before it into temp files, so the
+// store and the file system work at the same time.
 func (e *Engine) renderLocked(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	texts := make(chan trackingText, 16)
+	var failed atomic.Bool
+	written := make(chan error, 1)
+	go func() {
+		err := e.writeTracking(ctx, texts)
+		if err != nil {
+			failed.Store(true)
+			for range texts { // let the reader finish
+			}
+		}
+		written <- err
+	}()
+	var readErr error
+	for _, id := range ids {
+		if failed.Load() {
+			break
+		}
+		v, version, err := e.loadView(ctx, id)
+		if err != nil {
+			readErr = fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err)
+			break
+		}
+		texts <- trackingText{id: id, version: version, data: RenderTracking(v, e.loc)}
+	}
+	close(texts)
+	return errors.Join(readErr, <-written)
+}
+
+// trackingText is a rendered tracking file and the store version it shows.
+type trackingText struct {
+	id, version int64
+	data        []byte
+}
+
+// writeTracking writes the tracking-file texts it receives, in batches that
+// share one sync (durable.Batch) and hold at most renderBatchBytes, and
+// records the version each file shows. It stops at the first error; the
+// files written before it are in place and recorded.
+func (e *Engine) writeTracking(ctx context.Context, texts <-chan trackingText) error {
 	var batch durable.Batch
 	defer batch.Abort()
-	type written struct{ id, version int64 }
-	var done []written
+	type version struct{ id, version int64 }
+	var done []version
 	size := 0
 	commit := func() error {
 		if err := batch.Commit(); err != nil {
@@ -57,17 +103,12 @@ func (e *Engine) renderLocked(ctx context.Context, ids ...int64) error {
 		done, size = done[:0], 0
 		return nil
 	}
-	for _, id := range ids {
-		v, version, err := e.loadView(ctx, id)
-		if err != nil {
-			return errors.Join(fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err), commit())
+	for t := range texts {
+		if err := batch.Write(e.TrackingPath(t.id), t.data, 0o644); err != nil {
+			return errors.Join(fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(t.id), err), commit())
 		}
-		data := RenderTracking(v, e.loc)
-		if err := batch.Write(e.TrackingPath(id), data, 0o644); err != nil {
-			return errors.Join(fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err), commit())
-		}
-		done = append(done, written{id, version})
-		if size += len(data); size >= renderBatchBytes {
+		done = append(done, version{t.id, t.version})
+		if size += len(t.data); size >= renderBatchBytes {
 			if err := commit(); err != nil {
 				return err
 			}
