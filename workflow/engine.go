@@ -37,7 +37,8 @@ type Engine struct {
 
 	fromName, fromEmail string
 
-	renderMu sync.Mutex // one tracking-file write at a time
+	renderMu sync.Mutex   // one tracking-file write at a time
+	sections sectionCache // rendered sections of long escalations; under renderMu
 	// beforeApply, when set (tests only), runs first in every apply: a
 	// test makes a message poison with it.
 	beforeApply func(*Inbound)

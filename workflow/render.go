@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -57,7 +59,7 @@ func (e *Engine) renderLocked(ctx context.Context, ids ...int64) error {
 		if failed.Load() {
 			break
 		}
-		v, version, err := e.loadView(ctx, id)
+		v, version, err := e.loadView(ctx, id, true)
 		if err != nil {
 			readErr = fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(id), err)
 			break
@@ -195,11 +197,14 @@ func (e *Engine) renderStale(ctx context.Context, checkFiles bool) (int, error) 
 
 // View reads what the tracking file of escalation id shows.
 func (e *Engine) View(ctx context.Context, id int64) (*View, error) {
-	v, _, err := e.loadView(ctx, id)
+	v, _, err := e.loadView(ctx, id, false)
 	return v, err
 }
 
-func (e *Engine) loadView(ctx context.Context, id int64) (*View, int64, error) {
+// loadView reads escalation id and the store version it is at. forRender
+// lets log entries come as blocks rendered before (logBlocks), for
+// RenderTracking only.
+func (e *Engine) loadView(ctx context.Context, id int64, forRender bool) (*View, int64, error) {
 	sqlTx, err := e.st.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, 0, err
@@ -247,22 +252,7 @@ func (e *Engine) loadView(ctx context.Context, id int64) (*View, int64, error) {
 	if v.Plan, err = strings1(tx, `SELECT text FROM plan WHERE esc_id = ? ORDER BY seq`, id); err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(`SELECT at, text, actor FROM timeline WHERE esc_id = ? ORDER BY at, id`, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	for rows.Next() {
-		var t TimelineEntry
-		var at int64
-		if err := rows.Scan(&at, &t.Text, &t.Actor); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		t.At = fromMS(at)
-		v.Timeline = append(v.Timeline, t)
-	}
-	rows.Close()
-	rows, err = tx.Query(`SELECT text, owner, done FROM actions WHERE esc_id = ? ORDER BY seq`, id)
+	rows, err := tx.Query(`SELECT text, owner, done FROM actions WHERE esc_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -275,43 +265,18 @@ func (e *Engine) loadView(ctx context.Context, id int64) (*View, int64, error) {
 		v.Actions = append(v.Actions, a)
 	}
 	rows.Close()
-	atts := map[int64][]LoggedAttachment{}
-	rows, err = tx.Query(`SELECT log_id, name, rel_path, size FROM attachments WHERE esc_id = ? ORDER BY id`, id)
+	if forRender {
+		err = e.loadSections(tx, v)
+	} else {
+		v.Timeline, _, err = loadTimeline(tx, id, start)
+		if err == nil {
+			v.Log, _, err = loadLog(tx, id, start)
+		}
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	for rows.Next() {
-		var logID int64
-		var a LoggedAttachment
-		if err := rows.Scan(&logID, &a.Name, &a.RelPath, &a.Size); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		atts[logID] = append(atts[logID], a)
-	}
-	rows.Close()
-	rows, err = tx.Query(`SELECT id, at, inbound, from_name, from_email, recipients, subject, text, note FROM log WHERE esc_id = ? ORDER BY at, id`, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	for rows.Next() {
-		var l LogEntry
-		var logID, at int64
-		var rcpts string
-		if err := rows.Scan(&logID, &at, &l.Inbound, &l.From.Name, &l.From.Email, &rcpts, &l.Subject, &l.Text, &l.Note); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		l.At = fromMS(at)
-		if err := json.Unmarshal([]byte(rcpts), &l.To); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("log entry %d: recipients: %w", logID, err)
-		}
-		l.Attachments = atts[logID]
-		v.Log = append(v.Log, l)
-	}
-	rows.Close()
-	return v, version, rows.Err()
+	return v, version, nil
 }
 
 func (e *Engine) sla(t Type) time.Duration {
@@ -339,4 +304,184 @@ func strings1(tx *Tx, query string, args ...any) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// pos is where an entry sorts in its section: by time, then by row id.
+type pos struct{ at, id int64 }
+
+// start sorts before every entry.
+var start = pos{at: math.MinInt64}
+
+// loadTimeline reads the timeline entries of escalation id after p, in file
+// order, and the position of the last one (p when there is none).
+func loadTimeline(tx *Tx, id int64, p pos) ([]TimelineEntry, pos, error) {
+	rows, err := tx.Query(`SELECT id, at, text, actor FROM timeline WHERE esc_id = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id`,
+		id, p.at, p.at, p.id)
+	if err != nil {
+		return nil, p, err
+	}
+	defer rows.Close()
+	var out []TimelineEntry
+	for rows.Next() {
+		var t TimelineEntry
+		if err := rows.Scan(&p.id, &p.at, &t.Text, &t.Actor); err != nil {
+			return nil, p, err
+		}
+		t.At = fromMS(p.at)
+		out = append(out, t)
+	}
+	return out, p, rows.Err()
+}
+
+// loadLog reads the communication log entries of escalation id after p, in
+// file order, and the position of the last one (p when there is none).
+func loadLog(tx *Tx, id int64, p pos) ([]LogEntry, pos, error) {
+	rows, err := tx.Query(`SELECT id, at, inbound, from_name, from_email, recipients, subject, text, note FROM log
+		WHERE esc_id = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id`, id, p.at, p.at, p.id)
+	if err != nil {
+		return nil, p, err
+	}
+	var out []LogEntry
+	var ids []int64
+	for rows.Next() {
+		var l LogEntry
+		var rcpts string
+		if err := rows.Scan(&p.id, &p.at, &l.Inbound, &l.From.Name, &l.From.Email, &rcpts, &l.Subject, &l.Text, &l.Note); err != nil {
+			rows.Close()
+			return nil, p, err
+		}
+		l.At = fromMS(p.at)
+		if err := json.Unmarshal([]byte(rcpts), &l.To); err != nil {
+			rows.Close()
+			return nil, p, fmt.Errorf("log entry %d: recipients: %w", p.id, err)
+		}
+		out = append(out, l)
+		ids = append(ids, p.id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, p, err
+	}
+	// The attachments of these entries: their row ids are at least the
+	// smallest entry id read.
+	rows, err = tx.Query(`SELECT log_id, name, rel_path, size FROM attachments WHERE esc_id = ? AND log_id >= ? ORDER BY id`, id, slices.Min(ids))
+	if err != nil {
+		return nil, p, err
+	}
+	defer rows.Close()
+	index := make(map[int64]int, len(ids))
+	for i, logID := range ids {
+		index[logID] = i
+	}
+	for rows.Next() {
+		var logID int64
+		var a LoggedAttachment
+		if err := rows.Scan(&logID, &a.Name, &a.RelPath, &a.Size); err != nil {
+			return nil, p, err
+		}
+		if i, ok := index[logID]; ok {
+			out[i].Attachments = append(out[i].Attachments, a)
+		}
+	}
+	return out, p, rows.Err()
+}
+
+// Long escalations keep the rendered bodies of their Timeline and
+// Communication Log sections in memory: entries are only ever added, so
+// rewriting the tracking file of an escalation with thousands of messages
+// reads and escapes only the entries added since.
+const (
+	longSection  = 200      // entries from which a section is kept
+	keptMaxBytes = 64 << 20 // rendered text kept, all escalations together
+)
+
+// kept is the rendered sections of one long escalation, and how far they go.
+type kept struct {
+	timeline    []byte
+	timelineDay string // the last day heading in timeline
+	timelineN   int
+	timelineEnd pos
+	log         []byte
+	logN        int
+	logEnd      pos
+}
+
+func (k *kept) size() int { return len(k.timeline) + len(k.log) }
+
+// sectionCache is the kept sections of long escalations, used under
+// renderMu.
+type sectionCache struct {
+	byEsc map[int64]*kept
+	order []int64 // escalations, the first kept first: evicted first
+	bytes int
+}
+
+// loadSections reads the timeline and communication log of v for
+// rendering. For a long escalation it starts from the kept text when the
+// store still holds exactly the entries it was made of, and reads only the
+// entries after them.
+func (e *Engine) loadSections(tx *Tx, v *View) error {
+	c := &e.sections
+	k := c.byEsc[v.ID]
+	if k != nil {
+		var nt, nl int
+		err := tx.QueryRow(`SELECT (SELECT count(*) FROM timeline WHERE esc_id = ?1 AND (at < ?2 OR (at = ?2 AND id <= ?3))),
+			(SELECT count(*) FROM log WHERE esc_id = ?1 AND (at < ?4 OR (at = ?4 AND id <= ?5)))`,
+			v.ID, k.timelineEnd.at, k.timelineEnd.id, k.logEnd.at, k.logEnd.id).Scan(&nt, &nl)
+		if err != nil {
+			return err
+		}
+		if nt != k.timelineN || nl != k.logN {
+			c.drop(v.ID) // an entry sorts before the kept ones: start over
+			k = nil
+		}
+	}
+	from := &kept{timelineEnd: start, logEnd: start}
+	if k != nil {
+		from = k
+	}
+	timeline, tEnd, err := loadTimeline(tx, v.ID, from.timelineEnd)
+	if err != nil {
+		return err
+	}
+	log, lEnd, err := loadLog(tx, v.ID, from.logEnd)
+	if err != nil {
+		return err
+	}
+	if k == nil && len(timeline) < longSection && len(log) < longSection {
+		v.Timeline, v.Log = timeline, log
+		return nil
+	}
+	next := &kept{timelineN: from.timelineN + len(timeline), timelineEnd: tEnd, logN: from.logN + len(log), logEnd: lEnd}
+	next.timeline, next.timelineDay = appendTimeline(from.timeline, from.timelineDay, timeline, e.loc)
+	next.log = appendLog(from.log, log, e.loc)
+	v.timelineText, v.logText = next.timeline, next.log
+	c.put(v.ID, next)
+	return nil
+}
+
+func (c *sectionCache) put(id int64, k *kept) {
+	if c.byEsc == nil {
+		c.byEsc = map[int64]*kept{}
+	}
+	if old, ok := c.byEsc[id]; ok {
+		c.bytes -= old.size()
+	} else {
+		c.order = append(c.order, id)
+	}
+	c.byEsc[id] = k
+	c.bytes += k.size()
+	for c.bytes > keptMaxBytes && len(c.order) > 1 && c.order[0] != id {
+		c.drop(c.order[0])
+	}
+}
+
+func (c *sectionCache) drop(id int64) {
+	k, ok := c.byEsc[id]
+	if !ok {
+		return
+	}
+	c.bytes -= k.size()
+	delete(c.byEsc, id)
+	c.order = slices.DeleteFunc(c.order, func(x int64) bool { return x == id })
 }

@@ -193,6 +193,15 @@ CREATE INDEX attachments_esc ON attachments(esc_id);
 	`
 CREATE INDEX escalations_behind ON escalations(id) WHERE rendered_version < version;
 `,
+	// 7: timeline and log in file order (time, then row id), so that the
+	// render of a long escalation reads only the entries after the ones it
+	// kept, and counts the ones before with an index range.
+	`
+DROP INDEX timeline_esc;
+DROP INDEX log_esc;
+CREATE INDEX timeline_esc ON timeline(esc_id, at, id);
+CREATE INDEX log_esc ON log(esc_id, at, id);
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"strconv"
@@ -30,18 +31,29 @@ func RenderTracking(v *View, loc *time.Location) []byte {
 		loc = time.UTC
 	}
 	r := &renderer{loc: loc}
+	r.b.Grow(sizeHint(v))
 	r.header(v)
 	r.classification(v.Reasons)
-	r.timeline(v.Timeline)
+	r.timeline(v.Timeline, v.timelineText)
 	r.checklist(v.Checklist)
 	r.actions(v.Actions)
-	r.log(v.Log)
+	r.log(v.Log, v.logText)
 	r.plan(v.Plan)
-	return []byte(r.b.String())
+	return r.b.Bytes()
+}
+
+// sizeHint guesses the length of v's file, so that a long one is built
+// without copying it over and over as it grows.
+func sizeHint(v *View) int {
+	n := 4096 + len(v.timelineText) + len(v.logText) + 96*len(v.Timeline) + 96*len(v.Actions)
+	for _, e := range v.Log {
+		n += 256 + len(e.Text) + len(e.Text)/8
+	}
+	return n
 }
 
 type renderer struct {
-	b   strings.Builder
+	b   bytes.Buffer
 	loc *time.Location
 }
 
@@ -128,28 +140,46 @@ func (r *renderer) bullets(items []string) {
 	}
 }
 
-func (r *renderer) timeline(entries []TimelineEntry) {
+// timeline writes the Timeline section: text when it is set (rendered
+// before), else entries.
+func (r *renderer) timeline(entries []TimelineEntry, text []byte) {
 	r.section("Timeline")
-	if len(entries) == 0 {
+	if text == nil && len(entries) > 0 {
+		text, _ = appendTimeline(nil, "", entries, r.loc)
+	}
+	if len(text) == 0 {
 		r.line(noneYet)
 		return
 	}
-	day := ""
-	for i, e := range entries {
-		at := e.At.In(r.loc)
-		if d := at.Format("2006-01-02"); i == 0 || d != day {
-			if i > 0 {
-				r.line()
+	r.b.Write(text)
+}
+
+// appendTimeline appends the lines of entries to b, a timeline body whose
+// last day heading is day, and returns it with the day of its last line.
+// A new day gets a heading, after a blank line when b is not empty.
+func appendTimeline(b []byte, day string, entries []TimelineEntry, loc *time.Location) ([]byte, string) {
+	for _, e := range entries {
+		at := e.At.In(loc)
+		if d := at.Format("2006-01-02"); len(b) == 0 || d != day {
+			if len(b) > 0 {
+				b = append(b, '\n')
 			}
-			r.line("### ", d)
+			b = append(b, "### "...)
+			b = append(b, d...)
+			b = append(b, '\n')
 			day = d
 		}
 		text := e.Text
 		if e.Actor != "" && !strings.Contains(strings.ToLower(text), strings.ToLower(e.Actor)) {
 			text += " (by " + e.Actor + ")"
 		}
-		r.line("[", at.Format("15:04"), "] - ", orText(EscapeInline(text), "(no text)"))
+		b = append(b, '[')
+		b = at.AppendFormat(b, "15:04")
+		b = append(b, "] - "...)
+		b = append(b, orText(EscapeInline(text), "(no text)")...)
+		b = append(b, '\n')
 	}
+	return b, day
 }
 
 func (r *renderer) checklist(ticked [7]bool) {
@@ -189,52 +219,70 @@ func box(done bool) string {
 //	**Attachments**: [report.pdf](ESC-00042/report.pdf) (12.0 KiB)
 //
 // Outbound entries say "sent to" and list the recipients.
-func (r *renderer) log(entries []LogEntry) {
+func (r *renderer) log(entries []LogEntry, text []byte) {
 	r.section("Communication Log")
-	if len(entries) == 0 {
+	if text == nil && len(entries) > 0 {
+		text = appendLog(nil, entries, r.loc)
+	}
+	if len(text) == 0 {
 		r.line(noneYet)
 		return
 	}
-	for i, e := range entries {
-		if i > 0 {
-			r.line()
+	r.b.Write(text)
+}
+
+// appendLog appends the entries to b, a communication log body, each after
+// a blank line when b is not empty.
+func appendLog(b []byte, entries []LogEntry, loc *time.Location) []byte {
+	for _, e := range entries {
+		if len(b) > 0 {
+			b = append(b, '\n')
 		}
-		var who string
-		if e.Inbound {
-			who = "received from " + orText(addressText(e.From), "unknown sender")
-		} else {
-			to := make([]string, 0, len(e.To))
-			for _, a := range e.To {
-				if s := addressText(a); s != "" {
-					to = append(to, s)
-				}
-			}
-			who = "sent to " + orText(strings.Join(to, ", "), "no recipients")
-		}
-		r.line("### ", r.stamp(e.At), " — ", who)
-		r.line("**Subject**: ", orText(EscapeInline(e.Subject), "(no subject)"))
-		if note := EscapeInline(e.Note); note != "" {
-			r.line("_", note, "_")
-		}
-		switch {
-		case strings.TrimSpace(e.Text) != "":
-			r.line()
-			r.line(EscapeBlock(trimBlankLines(e.Text)))
-		case e.Inbound:
-			r.line()
-			r.line("> _(no text)_")
-		}
-		// Mail the daemon sent to staff is logged without its text: it only
-		// repeats what this file shows.
-		if len(e.Attachments) > 0 {
-			r.line()
-			links := make([]string, len(e.Attachments))
-			for j, a := range e.Attachments {
-				links[j] = attachmentLink(a)
-			}
-			r.line("**Attachments**: ", strings.Join(links, ", "))
-		}
+		b = append(b, renderLogEntry(e, loc)...)
 	}
+	return b
+}
+
+// renderLogEntry writes one entry of the communication log, each of its
+// lines ended by a newline.
+func renderLogEntry(e LogEntry, loc *time.Location) string {
+	r := &renderer{loc: loc}
+	var who string
+	if e.Inbound {
+		who = "received from " + orText(addressText(e.From), "unknown sender")
+	} else {
+		to := make([]string, 0, len(e.To))
+		for _, a := range e.To {
+			if s := addressText(a); s != "" {
+				to = append(to, s)
+			}
+		}
+		who = "sent to " + orText(strings.Join(to, ", "), "no recipients")
+	}
+	r.line("### ", r.stamp(e.At), " — ", who)
+	r.line("**Subject**: ", orText(EscapeInline(e.Subject), "(no subject)"))
+	if note := EscapeInline(e.Note); note != "" {
+		r.line("_", note, "_")
+	}
+	switch {
+	case strings.TrimSpace(e.Text) != "":
+		r.line()
+		r.line(EscapeBlock(trimBlankLines(e.Text)))
+	case e.Inbound:
+		r.line()
+		r.line("> _(no text)_")
+	}
+	// Mail the daemon sent to staff is logged without its text: it only
+	// repeats what this file shows.
+	if len(e.Attachments) > 0 {
+		r.line()
+		links := make([]string, len(e.Attachments))
+		for j, a := range e.Attachments {
+			links[j] = attachmentLink(a)
+		}
+		r.line("**Attachments**: ", strings.Join(links, ", "))
+	}
+	return r.b.String()
 }
 
 // addressText writes "Name &lt;address&gt;", or the address alone when the

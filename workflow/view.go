@@ -25,6 +25,12 @@ type View struct {
 	Actions       []Action
 	Log           []LogEntry
 	Plan          []string // resolution plan lines, oldest first (untrusted when staff wrote them)
+
+	// timelineText and logText, when set, are the bodies of the Timeline
+	// and Communication Log sections as RenderTracking writes them, kept
+	// from an earlier render (the engine's cache of long escalations);
+	// Timeline and Log are not read then.
+	timelineText, logText []byte
 }
 
 // TimelineEntry is one line of the timeline.
