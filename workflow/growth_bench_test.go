@@ -17,7 +17,7 @@ import (
 // holds 5,000 customer messages of about 500 bytes, in a store on disk with
 // the daemon's durability (WAL, synchronous=FULL, fsync'd tracking file).
 //
-//	go test ./workflow -run '^$' -bench LongEscalation -benchtime 50x
+//	go test ./workflow -run '^$' -bench LongEscalation -benchtime 30x
 
 const (
 	longEntries   = 5000
@@ -108,6 +108,20 @@ func BenchmarkRenderLongEscalation(b *testing.B) {
 	b.ReportMetric(float64(fi.Size())/(1<<20), "MiB/file")
 	b.ResetTimer()
 	for b.Loop() {
+		if err := e.render(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderLongEscalationCold is the same without the kept sections:
+// the first render after the daemon starts.
+func BenchmarkRenderLongEscalationCold(b *testing.B) {
+	e, id, _ := longEscalation(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		e.sections = sectionCache{}
 		if err := e.render(ctx, id); err != nil {
 			b.Fatal(err)
 		}

@@ -75,6 +75,9 @@ func EscapeBlock(s string) string {
 // '\n' and '\t' when keepLines is set) and drops invisible and bidi
 // characters.
 func sanitizeText(s string, keepLines bool) string {
+	if plainASCII(s, keepLines) {
+		return s // nothing to change: most text is like this
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
 	b.Grow(len(s))
@@ -91,6 +94,19 @@ func sanitizeText(s string, keepLines bool) string {
 		}
 	}
 	return b.String()
+}
+
+// plainASCII reports whether s is printable ASCII (and '\n' and '\t' when
+// keepLines is set): text sanitizeText leaves as it is.
+func plainASCII(s string, keepLines bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f || keepLines && (c == '\n' || c == '\t') {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // invisibleRune reports whether r is a bidi control, a zero-width or otherwise
