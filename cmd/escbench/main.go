@@ -55,6 +55,8 @@ type options struct {
 	baseline bool
 	backlog  bool
 	profile  string
+	stack    bool
+	stackN   int
 }
 
 // row is one line of the result table.
@@ -77,6 +79,8 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "work folder (default: a new temporary folder)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up on a daemon run after this long")
+	flag.BoolVar(&o.stack, "stack", true, "also run the backlog against the e2e Dovecot + Postfix when they run (internal/e2e/stack)")
+	flag.IntVar(&o.stackN, "stack-n", 0, "messages in the Dovecot backlog (default: -n)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the daemon's `once` run to this file")
 	flag.Parse()
 	if err := bench(o); err != nil {
@@ -120,6 +124,17 @@ func bench(o options) error {
 	var rows []row
 	if o.baseline || o.backlog {
 		r, err := backlogBench(o, dir, bin)
+		rows = append(rows, r...)
+		if err != nil {
+			printTable(os.Stdout, o, rows, time.Since(started))
+			return err
+		}
+	}
+	if o.stack && o.backlog {
+		if o.stackN <= 0 {
+			o.stackN = o.n
+		}
+		r, err := stackBench(o, dir, bin)
 		rows = append(rows, r...)
 		if err != nil {
 			printTable(os.Stdout, o, rows, time.Since(started))
@@ -180,9 +195,19 @@ func (s *servers) close() {
 	s.imap.Close()
 }
 
-// writeConfig writes a config for the daemon against s in work and returns
+// target is where the daemon under test reads and sends mail.
+type target struct {
+	imapAddr, smtpAddr string // host:port, plain (no TLS)
+	user, pass         string // of the escalation mailbox
+}
+
+func (s *servers) target() target {
+	return target{imapAddr: s.imap.Addr, smtpAddr: s.smtp.Addr, user: mailboxUser, pass: mailboxPass}
+}
+
+// writeConfig writes a config for the daemon against t in work and returns
 // its path. escalations and data are fresh folders under work.
-func writeConfig(work string, s *servers, poll string, maxBytes int64) (string, error) {
+func writeConfig(work string, t target, poll string, maxBytes int64) (string, error) {
 	// Every run starts from an empty store, also in a kept -dir.
 	if err := os.RemoveAll(work); err != nil {
 		return "", err
@@ -220,7 +245,7 @@ limits:
 staff:
   domains: [example.com]
 roster: {technical: {}, executive: {}, vendor: {}}
-`, port(s.imap.Addr), mailboxUser, mailboxPass, poll, port(s.smtp.Addr),
+`, port(t.imapAddr), t.user, t.pass, poll, port(t.smtpAddr),
 		filepath.Join(work, "escalations"), filepath.Join(work, "data"), maxBytes)
 	path := filepath.Join(work, "config.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
@@ -233,6 +258,7 @@ roster: {technical: {}, executive: {}, vendor: {}}
 // request and one replies by In-Reply-To only; one in fifty carries a 1 MiB
 // attachment. On a fresh store request number r becomes ESC-r.
 type gen struct {
+	sender   func(r int) string // the address of request r
 	rng      *mrand.Rand
 	requests int // requests made so far
 	tagged   int
@@ -241,8 +267,11 @@ type gen struct {
 	now      time.Time
 }
 
-func newGen() *gen { return &gen{rng: mrand.New(mrand.NewPCG(1, 2)), now: time.Now()} }
+func newGen(sender func(int) string) *gen {
+	return &gen{sender: sender, rng: mrand.New(mrand.NewPCG(1, 2)), now: time.Now()}
+}
 
+// sender is the address of request r against the in-process servers.
 func sender(r int) string { return fmt.Sprintf("cust+%05d@acme.test", r) }
 
 func (g *gen) next(i int) []byte {
@@ -255,16 +284,16 @@ func (g *gen) next(i int) []byte {
 	case k < 6 || g.requests == 0:
 		g.requests++
 		r := g.requests
-		return request(r, sender(r), fmt.Sprintf("<req-%d@acme.test>", r), fmt.Sprintf("Sync worker fails on node %d", r), "", "", g.now, attach)
+		return request(r, g.sender(r), fmt.Sprintf("<req-%d@acme.test>", r), fmt.Sprintf("Sync worker fails on node %d", r), "", "", g.now, attach)
 	case k < 9:
 		g.tagged++
 		r := 1 + g.rng.IntN(g.requests)
-		return request(r, sender(r), fmt.Sprintf("<tag-%d@acme.test>", i), fmt.Sprintf("Re: Sync worker fails on node %d [ESC-%05d]", r, r), "", "", g.now, attach)
+		return request(r, g.sender(r), fmt.Sprintf("<tag-%d@acme.test>", i), fmt.Sprintf("Re: Sync worker fails on node %d [ESC-%05d]", r, r), "", "", g.now, attach)
 	default:
 		g.threaded++
 		r := 1 + g.rng.IntN(g.requests)
 		ref := fmt.Sprintf("<req-%d@acme.test>", r)
-		return request(r, sender(r), fmt.Sprintf("<irt-%d@acme.test>", i), fmt.Sprintf("Re: Sync worker fails on node %d", r), ref, ref, g.now, attach)
+		return request(r, g.sender(r), fmt.Sprintf("<irt-%d@acme.test>", i), fmt.Sprintf("Re: Sync worker fails on node %d", r), ref, ref, g.now, attach)
 	}
 }
 
@@ -309,12 +338,9 @@ func request(r int, from, msgID, subject, inReplyTo, refs string, date time.Time
 // ---------------------------------------------------------------- baseline
 
 // baseline fetches every message with one UID FETCH 1:* BODY.PEEK[] and
-// parses each with go-message, reading every body to io.Discard.
-func baseline(s *servers) (int, int64, error) {
-	c, err := s.imap.Dial()
-	if err != nil {
-		return 0, 0, err
-	}
+// parses each with go-message, reading every body to io.Discard. c is
+// logged in; baseline closes it.
+func baseline(c *imapclient.Client) (int, int64, error) {
 	defer c.Close()
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		return 0, 0, err
@@ -480,7 +506,7 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 		return nil, err
 	}
 	defer s.close()
-	g := newGen()
+	g := newGen(sender)
 	t0 := time.Now()
 	for i := range o.n {
 		if _, err := s.imap.Append("INBOX", g.next(i), time.Time{}); err != nil {
@@ -495,7 +521,11 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 	var baseTook time.Duration
 	if o.baseline {
 		t0 = time.Now()
-		n, size, err := baseline(s)
+		c, err := s.imap.Dial()
+		if err != nil {
+			return rows, err
+		}
+		n, size, err := baseline(c)
 		baseTook = time.Since(t0)
 		if err != nil {
 			return rows, fmt.Errorf("baseline: %w", err)
@@ -515,7 +545,7 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 	}
 
 	work := filepath.Join(dir, "once")
-	cfg, err := writeConfig(work, s, "60s", 26214400)
+	cfg, err := writeConfig(work, s.target(), "60s", 26214400)
 	if err != nil {
 		return rows, err
 	}
@@ -559,7 +589,7 @@ func latencyBench(o options, dir, bin string) ([]row, error) {
 	}
 	defer s.close()
 	work := filepath.Join(dir, "latency")
-	cfg, err := writeConfig(work, s, "1h", 26214400)
+	cfg, err := writeConfig(work, s.target(), "1h", 26214400)
 	if err != nil {
 		return nil, err
 	}
@@ -705,7 +735,7 @@ func bigBench(o options, dir, bin string) ([]row, error) {
 		return nil, err
 	}
 	work := dir
-	cfg, err := writeConfig(work, s, "60s", 104857600)
+	cfg, err := writeConfig(work, s.target(), "60s", 104857600)
 	if err != nil {
 		return nil, err
 	}

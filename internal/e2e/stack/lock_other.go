@@ -11,3 +11,9 @@ func Lock(t testing.TB) {
 	processLock.Lock()
 	t.Cleanup(processLock.Unlock)
 }
+
+// Acquire is Lock for a program that is not a test.
+func Acquire() (release func(), err error) {
+	processLock.Lock()
+	return processLock.Unlock, nil
+}

@@ -3,6 +3,7 @@
 package stack
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -20,15 +21,25 @@ import (
 // a state folder there is no stack to share, and Lock does nothing.
 func Lock(t testing.TB) {
 	t.Helper()
+	release, err := Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+}
+
+// Acquire is Lock for a program that is not a test (escbench): it waits for
+// the stack and returns the function that gives it back.
+func Acquire() (release func(), err error) {
 	if _, err := os.Stat(StateDir()); err != nil {
-		return
+		return func() {}, nil
 	}
 	processLock.Lock()
 	path := filepath.Join(StateDir(), "test.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		processLock.Unlock()
-		t.Fatalf("e2e lock: %v", err)
+		return nil, fmt.Errorf("e2e lock: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
@@ -39,13 +50,13 @@ func Lock(t testing.TB) {
 		if err != syscall.EWOULDBLOCK && err != syscall.EINTR || time.Now().After(deadline) {
 			f.Close()
 			processLock.Unlock()
-			t.Fatalf("e2e lock %s: %v", path, err)
+			return nil, fmt.Errorf("e2e lock %s: %w", path, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Cleanup(func() {
+	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 		processLock.Unlock()
-	})
+	}, nil
 }
