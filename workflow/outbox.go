@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,8 +24,17 @@ type Mailer interface {
 }
 
 // outboxChunk is how many queued mails one SendEach call (one SMTP
-// connection) carries.
+// connection) carries at most.
 const outboxChunk = 100
+
+// smtpConnections is how many SMTP connections a flush uses at once. A real
+// MTA fsyncs each mail into its queue before it answers, so one connection
+// waits for the disk most of the time; a few in parallel keep it busy. A
+// connection gets at least minPerConnection mails.
+const (
+	smtpConnections  = 4
+	minPerConnection = 10
+)
 
 // MaxUnrecorded bounds the mails the server has accepted whose result is not
 // yet committed: the sender waits for the store before it sends more. A
@@ -83,15 +93,15 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		chunk, err := e.dueMail(ctx, lastID, ignoreBackoff, outboxChunk)
+		due, err := e.dueMail(ctx, lastID, ignoreBackoff, outboxChunk*smtpConnections)
 		if err != nil {
 			return st, err
 		}
-		if len(chunk) == 0 {
+		if len(due) == 0 {
 			break
 		}
-		lastID = chunk[len(chunk)-1].id
-		more, err := e.sendChunk(ctx, m, chunk, &st)
+		lastID = due[len(due)-1].id
+		more, err := e.sendChunks(ctx, m, split(due), &st)
 		if err != nil {
 			return st, err
 		}
@@ -111,63 +121,92 @@ type sendResult struct {
 	err error
 }
 
-// sendChunk sends chunk over one connection while recordResults commits the
-// answers. more is false when the flush should stop: the server failed
-// outboxFailStreak times in a row (it is down, and every further attempt
-// would only wait for its time-out), or shutdown began.
-func (e *Engine) sendChunk(ctx context.Context, m Mailer, chunk []queued, st *FlushStats) (more bool, err error) {
-	results := make(chan sendResult, len(chunk))
+// split deals due into up to smtpConnections chunks of consecutive mails,
+// each of at least minPerConnection mails (except a lone short one).
+func split(due []queued) [][]queued {
+	n := min(smtpConnections, max(1, len(due)/minPerConnection))
+	size := (len(due) + n - 1) / n
+	var chunks [][]queued
+	for len(due) > 0 {
+		k := min(size, len(due))
+		chunks = append(chunks, due[:k])
+		due = due[k:]
+	}
+	return chunks
+}
+
+// sendChunks sends each chunk over a connection of its own, all at once,
+// while recordResults commits the answers. more is false when the flush
+// should stop: the server failed outboxFailStreak times in a row (it is
+// down, and every further attempt would only wait for its time-out), or
+// shutdown began.
+func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st *FlushStats) (more bool, err error) {
+	total := 0
+	for _, c := range chunks {
+		total += len(c)
+	}
+	results := make(chan sendResult, total)
 	// A slot is taken for each answer and given back when it is committed.
 	slots := make(chan struct{}, MaxUnrecorded)
 	recorded := make(chan error, 1)
-	var recordFailed atomic.Bool
+	var stop atomic.Bool // the recorder failed, or the server is down
 	go func() {
 		// Whatever the server answered is recorded even when shutdown has
 		// begun: a delivered mail left "queued" would be sent again.
 		err := e.recordResults(context.WithoutCancel(ctx), results, slots)
 		if err != nil {
-			recordFailed.Store(true)
+			stop.Store(true)
 		}
 		recorded <- err
 	}()
-	msgs := make([]*Outgoing, len(chunk))
-	for i := range chunk {
-		msgs[i] = &chunk[i].m
-	}
-	more = true
+	var mu sync.Mutex // st and streak
 	streak := 0
-	m.SendEach(ctx, msgs, func(i int, sendErr error) bool {
-		q := chunk[i]
-		switch {
-		case sendErr == nil:
-			streak = 0
-			st.Sent++
-			e.log.Info("mail sent", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "escalation", e.Tag(q.m.EscalationID))
-		case errors.Is(sendErr, ErrPermanent):
-			streak = 0
-			st.Failed++
-			e.log.Error("mail refused permanently; not retried", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "err", sendErr)
-		case ctx.Err() != nil:
-			// Stopped by shutdown, not by the server: not an attempt.
-			more = false
-			return false
-		default:
-			streak++
-			st.Deferred++
+	var senders sync.WaitGroup
+	for _, chunk := range chunks {
+		msgs := make([]*Outgoing, len(chunk))
+		for i := range chunk {
+			msgs[i] = &chunk[i].m
 		}
-		slots <- struct{}{} // waits while MaxUnrecorded answers are uncommitted
-		results <- sendResult{q: q, err: sendErr}
-		if streak >= outboxFailStreak || recordFailed.Load() {
-			more = false
-			return false
-		}
-		return true
-	})
+		senders.Go(func() {
+			m.SendEach(ctx, msgs, func(i int, sendErr error) bool {
+				q := chunk[i]
+				if sendErr != nil && !errors.Is(sendErr, ErrPermanent) && ctx.Err() != nil {
+					return false // stopped by shutdown, not by the server: not an attempt
+				}
+				mu.Lock()
+				switch {
+				case sendErr == nil:
+					streak = 0
+					st.Sent++
+				case errors.Is(sendErr, ErrPermanent):
+					streak = 0
+					st.Failed++
+				default:
+					streak++
+					st.Deferred++
+				}
+				if streak >= outboxFailStreak {
+					stop.Store(true)
+				}
+				mu.Unlock()
+				switch {
+				case sendErr == nil:
+					e.log.Info("mail sent", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "escalation", e.Tag(q.m.EscalationID))
+				case errors.Is(sendErr, ErrPermanent):
+					e.log.Error("mail refused permanently; not retried", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "err", sendErr)
+				}
+				slots <- struct{}{} // waits while MaxUnrecorded answers are uncommitted
+				results <- sendResult{q: q, err: sendErr}
+				return !stop.Load()
+			})
+		})
+	}
+	senders.Wait()
 	close(results)
 	if err := <-recorded; err != nil {
 		return false, err
 	}
-	return more && ctx.Err() == nil, nil
+	return !stop.Load() && ctx.Err() == nil, nil
 }
 
 // recordResults commits the answers from results as they come, as many as
