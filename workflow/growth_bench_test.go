@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/escalationd/escalationd/internal/config"
-	"github.com/escalationd/escalationd/templates"
 )
 
 // The cost of a long escalation (issue 6, item 4): an escalation whose log
@@ -32,21 +31,8 @@ func longEscalation(b *testing.B) (*Engine, int64, *clock) {
 	cfg.Escalation.Dir = filepath.Join(b.TempDir(), "escalations")
 	cfg.Escalation.DataDir = b.TempDir()
 	cfg.Limits.AcksPerSenderPerHour = 1 << 20
-	st, err := OpenStore(cfg.Escalation.DataDir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	tmpl, err := templates.Load("")
-	if err != nil {
-		b.Fatal(err)
-	}
 	c := &clock{t: t0}
-	e, err := New(st, cfg, tmpl, c.now, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	quiet(e)
+	e := openDiskEngine(b, cfg, c)
 	ctx := context.Background()
 	first := longMessage(c, 0, "Orders fail since the upgrade")
 	res, err := e.Ingest(ctx, first)

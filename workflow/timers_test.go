@@ -361,7 +361,7 @@ func TestHandlingTheBacklogStartsTheClocks(t *testing.T) {
 
 // openDiskEngine opens an engine over the store in dir, as a process of the
 // daemon would on start-up.
-func openDiskEngine(t *testing.T, cfg config.Config, c *clock) *Engine {
+func openDiskEngine(t testing.TB, cfg config.Config, c *clock) *Engine {
 	t.Helper()
 	st, err := OpenStore(cfg.Escalation.DataDir)
 	if err != nil {
