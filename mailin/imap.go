@@ -56,9 +56,11 @@ type Stats struct {
 
 // Poller reads the mailbox and feeds the engine.
 type Poller struct {
-	opts    Options
-	eng     *workflow.Engine
-	st      *workflow.Store
+	opts Options
+	eng  *workflow.Engine
+	st   *workflow.Store
+	// ingest is eng.IngestBatch; a test makes it fail for one message.
+	ingest  func(context.Context, []*workflow.Inbound) ([]workflow.Result, error)
 	log     *slog.Logger
 	newMail chan struct{}
 
@@ -89,7 +91,7 @@ func New(opts Options, eng *workflow.Engine, log *slog.Logger) *Poller {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Poller{opts: opts, eng: eng, st: eng.Store(), log: log, newMail: make(chan struct{}, 1)}
+	return &Poller{opts: opts, eng: eng, st: eng.Store(), ingest: eng.IngestBatch, log: log, newMail: make(chan struct{}, 1)}
 }
 
 func (p *Poller) addr() string { return net.JoinHostPort(p.opts.Host, strconv.Itoa(p.opts.Port)) }
@@ -591,7 +593,7 @@ func (g *group) apply(ctx context.Context) error {
 	ins := g.ins
 	g.ins, g.bytes = nil, 0
 	for len(ins) > 0 {
-		results, err := g.p.eng.IngestBatch(ctx, ins)
+		results, err := g.p.ingest(ctx, ins)
 		for _, res := range results {
 			if res.Disposition == workflow.Duplicate {
 				g.st.Duplicates++

@@ -226,3 +226,80 @@ func TestTLSModes(t *testing.T) {
 		})
 	}
 }
+
+// withAttachment is message n carrying a small attachment, so that a parsed
+// but unapplied message leaves a spool file behind unless it is removed.
+func withAttachment(n int) []byte {
+	return fmt.Appendf(nil, "From: Customer %d <c%d@acme.test>\r\nTo: escalations@example.com\r\nSubject: Problem %d\r\nMessage-ID: <m%d@acme.test>\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nIt broke.\r\n"+
+		"--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=log%d.txt\r\n\r\nlog line\r\n--b--\r\n", n, n, n, n, n)
+}
+
+// TestPipelineStopsAtAFailedBatch: batches are prepared while the one before
+// is applied. When applying fails at a message, the messages before it are
+// committed and marked, the ones after it (also a batch already fetched and
+// parsed behind it) are neither applied nor marked, nothing is left in the
+// spool, and the next run applies them once.
+func TestPipelineStopsAtAFailedBatch(t *testing.T) {
+	p, eng, srv := newPoller(t, nil, "")
+	p.opts.BatchSize = 2
+	for n := 1; n <= 7; n++ {
+		srv.Append("INBOX", withAttachment(n), time.Now())
+	}
+	failAt := uint32(5)
+	real := p.ingest
+	p.ingest = func(ctx context.Context, ins []*workflow.Inbound) ([]workflow.Result, error) {
+		for i, in := range ins {
+			if in.UID == failAt {
+				res, err := real(ctx, ins[:i])
+				if err != nil {
+					return res, err
+				}
+				return res, errors.New("store: disk I/O error (test)")
+			}
+		}
+		return real(ctx, ins)
+	}
+	st, err := p.Once(context.Background(), nil)
+	if err == nil {
+		t.Fatal("Once: no error for the failed message")
+	}
+	if st.Applied != 4 {
+		t.Errorf("first run applied %d, want 4 (UIDs 1-4)", st.Applied)
+	}
+	seen := func() []uint32 {
+		var out []uint32
+		for uid, fl := range flags(t, srv, "INBOX") {
+			if slices.Contains(fl, `\Seen`) {
+				out = append(out, uid)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := seen(); !slices.Equal(got, []uint32{1, 2, 3, 4}) {
+		t.Errorf("marked after the failure: %v, want [1 2 3 4]", got)
+	}
+	spool, _ := filepath.Glob(filepath.Join(p.opts.DataDir, "spool", "*"))
+	if len(spool) != 0 {
+		t.Errorf("left in the spool: %v", spool)
+	}
+
+	failAt = 0
+	st, err = p.Once(context.Background(), nil)
+	if err != nil || st.Applied != 3 {
+		t.Fatalf("second run: %+v, %v; want 3 applied", st, err)
+	}
+	if got := seen(); len(got) != 7 {
+		t.Errorf("marked after the second run: %v, want all 7", got)
+	}
+	counts, _ := eng.MessageCounts(context.Background())
+	if counts[workflow.Applied] != 7 || counts[workflow.Duplicate] != 0 {
+		t.Errorf("dispositions %v: want 7 applied once", counts)
+	}
+	for n := int64(1); n <= 7; n++ {
+		if _, err := os.Stat(eng.TrackingPath(n)); err != nil {
+			t.Errorf("tracking file of escalation %d: %v", n, err)
+		}
+	}
+}
