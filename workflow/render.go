@@ -392,7 +392,7 @@ func loadLog(tx *Tx, id int64, p pos) ([]LogEntry, pos, error) {
 // reads and escapes only the entries added since.
 const (
 	longSection  = 200      // entries from which a section is kept
-	keptMaxBytes = 64 << 20 // rendered text kept, all escalations together
+	keptMaxBytes = 32 << 20 // rendered text kept, all escalations together
 )
 
 // kept is the rendered sections of one long escalation, and how far they go.
