@@ -80,3 +80,29 @@ func TestLongEscalationKeptSections(t *testing.T) {
 	reply(i, nil)
 	full("after starting over")
 }
+
+// TestSectionCacheBound: the kept text of all escalations stays within
+// keptMaxBytes; the escalation kept first goes first, never the one just
+// put.
+func TestSectionCacheBound(t *testing.T) {
+	var c sectionCache
+	big := func(n int) *kept { return &kept{log: make([]byte, n)} }
+	c.put(1, big(keptMaxBytes/2))
+	c.put(2, big(keptMaxBytes/4))
+	c.put(1, big(keptMaxBytes/2+1)) // replaced, not added twice
+	if c.bytes != keptMaxBytes*3/4+1 || len(c.order) != 2 {
+		t.Fatalf("after replacing: %d bytes, order %v", c.bytes, c.order)
+	}
+	c.put(3, big(keptMaxBytes/2))
+	if c.byEsc[1] != nil || c.byEsc[2] == nil || c.byEsc[3] == nil || c.bytes != keptMaxBytes*3/4 {
+		t.Fatalf("after overflow: kept %v, %d bytes; want 1 evicted", c.order, c.bytes)
+	}
+	c.put(4, big(keptMaxBytes+1)) // alone over the bound: kept, the others go
+	if len(c.order) != 1 || c.order[0] != 4 || c.bytes != keptMaxBytes+1 {
+		t.Fatalf("one over the bound: kept %v, %d bytes", c.order, c.bytes)
+	}
+	c.drop(4)
+	if c.bytes != 0 || len(c.order) != 0 || len(c.byEsc) != 0 {
+		t.Fatalf("after drop: %+v", c)
+	}
+}
