@@ -125,7 +125,7 @@ func (e *Engine) writeTracking(ctx context.Context, texts <-chan trackingText) e
 // it wrote.
 func (e *Engine) RenderStale(ctx context.Context) (int, error) {
 	e.sweepTemps()
-	return e.renderStale(ctx, true)
+	return e.renderStale(ctx, missing)
 }
 
 // sweepTemps removes what a crash (SIGKILL, power loss) in the middle of
@@ -154,16 +154,33 @@ func (e *Engine) sweepTemps() {
 // written (a full or read-only disk), also by the outbox sender. Unlike
 // RenderStale it does not look for missing files, so it is cheap enough to
 // run on every cycle. It returns how many it wrote.
-func (e *Engine) RenderBehind(ctx context.Context) (int, error) { return e.renderStale(ctx, false) }
+func (e *Engine) RenderBehind(ctx context.Context) (int, error) { return e.renderStale(ctx, behind) }
 
-func (e *Engine) renderStale(ctx context.Context, checkFiles bool) (int, error) {
+// RenderSettled is RenderBehind for the escalations with no mail waiting
+// in the outbox: `once` writes them while the last of the mail goes out,
+// so that those files are not written again once it has.
+func (e *Engine) RenderSettled(ctx context.Context) (int, error) { return e.renderStale(ctx, settled) }
+
+// Which escalations renderStale looks at.
+const (
+	missing = iota // every one: behind, or its file is missing
+	behind         // behind the store
+	settled        // behind the store, with no mail queued
+)
+
+func (e *Engine) renderStale(ctx context.Context, which int) (int, error) {
 	// Held from the listing to the last file: a second caller waits, then
 	// finds nothing behind instead of writing the same files again.
 	e.renderMu.Lock()
 	defer e.renderMu.Unlock()
+	checkFiles := which == missing
 	query := `SELECT id, version, rendered_version FROM escalations ORDER BY id`
-	if !checkFiles {
+	switch which {
+	case behind:
 		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version ORDER BY id`
+	case settled:
+		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version
+			AND id NOT IN (SELECT esc_id FROM outbox WHERE status = 'queued') ORDER BY id`
 	}
 	rows, err := e.st.db.QueryContext(ctx, query)
 	if err != nil {

@@ -183,6 +183,15 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	// so each file is written once, with the mail sent.
 	stopSending := d.sendWhileApplying(ctx, log)
 	st, err := d.poller.Once(ctx, func(ctx context.Context) error {
+		// The files of escalations whose mail is all out are written
+		// while the rest goes; the poller writes the others after.
+		var settled sync.WaitGroup
+		settled.Go(func() {
+			if _, err := d.engine.RenderSettled(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("tracking files not written yet; retried before marking", "err", err)
+			}
+		})
+		defer settled.Wait()
 		early, failing := stopSending()
 		var err error
 		if fired, err = d.engine.RunTimers(ctx); err != nil {
