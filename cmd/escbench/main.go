@@ -417,6 +417,17 @@ type result struct {
 	maxRSS int64 // bytes, ru_maxrss
 	hwm    int64 // bytes, VmHWM polled every 2 ms
 	stderr string
+	cpu    time.Duration // user + system CPU of the daemon
+	served time.Duration // user + system CPU of this process (the servers) meanwhile
+}
+
+// selfCPU is the user + system CPU this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runOnce runs `escalationd once --config cfg` as a subprocess.
@@ -439,14 +450,15 @@ func runOnce(bin, cfg string, timeout time.Duration, profile string) (result, er
 		return result{}, err
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	start := time.Now()
+	start, served := time.Now(), selfCPU()
 	err = cmd.Run()
 	took := time.Since(start)
-	res := result{took: took, stderr: logPath}
+	res := result{took: took, stderr: logPath, served: selfCPU() - served}
 	if cmd.ProcessState == nil {
 		return res, err
 	}
 	res.code = cmd.ProcessState.ExitCode()
+	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	res.maxRSS, res.hwm = readRSS(rssFile)
 	return res, nil
 }
@@ -569,7 +581,8 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 	rows = append(rows, row{
 		what: "(b) `escalationd once` (subprocess, fresh store)", msgs: fmt.Sprint(o.n),
 		took: dur(res.took), rate: rate(o.n, res.took), rss: rssCell(res.maxRSS, res.hwm),
-		notes: fmt.Sprintf("%s; %d acks over %d SMTP sessions", status, g.requests, s.smtp.Sessions()),
+		notes: fmt.Sprintf("%s; %d acks over %d SMTP sessions; CPU: daemon %.1f s, servers %.1f s", status, g.requests, s.smtp.Sessions(),
+			res.cpu.Seconds(), res.served.Seconds()),
 	})
 	if o.baseline {
 		rows = append(rows, row{
