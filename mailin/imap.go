@@ -5,6 +5,7 @@
 package mailin
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -649,10 +650,16 @@ func removeSpool(in *workflow.Inbound) {
 type rawFile struct {
 	path string
 	sha  string
+	data []byte // the message, when it was small enough to keep for parsing
 }
 
-// fetchRaw streams the full bytes of each message in uids to the raw archive
-// (DataDir/raw/ab/<sha256>.eml), never holding a whole message in memory.
+// memRaw is the largest message kept in memory after it is archived, to be
+// parsed from there instead of being read back from the archive; a larger
+// one is streamed to the archive and parsed from the file, never held whole.
+const memRaw = 256 << 10
+
+// fetchRaw fetches the full bytes of each message in uids into the raw
+// archive (DataDir/raw/ab/<sha256>.eml).
 func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]rawFile, error) {
 	dir := filepath.Join(p.opts.DataDir, "raw")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -678,13 +685,24 @@ func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]
 			case imapclient.FetchItemDataUID:
 				uid = item.UID
 			case imapclient.FetchItemDataBodySection:
-				if item.Literal == nil {
+				lit := item.Literal
+				if lit == nil {
 					continue
 				}
+				var r io.Reader = lit
+				var data []byte
+				if lit.Size() <= memRaw {
+					data = make([]byte, lit.Size())
+					if _, err := io.ReadFull(lit, data); err != nil {
+						return nil, fmt.Errorf("imap fetch messages: %w", err)
+					}
+					r = bytes.NewReader(data)
+				}
 				var err error
-				if rf, err = archive(dir, item.Literal); err != nil {
+				if rf, err = archive(dir, r); err != nil {
 					return nil, local(err)
 				}
+				rf.data = data
 			}
 		}
 		if uid != 0 && rf.path != "" {
@@ -757,12 +775,16 @@ func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
 			in, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
 		}
 	}()
+	opts := ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool")}
+	if raw.data != nil {
+		return Parse(bytes.NewReader(raw.data), opts)
+	}
 	f, err := os.Open(raw.path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return Parse(f, ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool")})
+	return Parse(f, opts)
 }
 
 // finishMarks marks on the server every committed message not yet marked:
