@@ -211,6 +211,11 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	if err != nil {
 		log.Error("mailbox cycle failed; unhandled mail stays on the server for the next run", "err", err)
 		code = exitWork
+		// The poller could not settle (the server was unreachable, say):
+		// the mail sent is still shown in the tracking files.
+		if _, err := d.engine.RenderBehind(context.WithoutCancel(ctx)); err != nil {
+			log.Error("tracking files not written", "err", err)
+		}
 	}
 	if flushed.Pending > 0 {
 		log.Warn("mail stays queued for the next run", "queued", flushed.Pending)

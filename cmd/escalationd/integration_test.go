@@ -305,6 +305,35 @@ func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
 	}
 }
 
+// TestOnceWithIMAPDownStillSends: once sends what is queued even when the
+// mailbox cannot be reached, exits 1, and the tracking file shows the mail.
+func TestOnceWithIMAPDownStillSends(t *testing.T) {
+	down := freeAddr(t)
+	h := newHarness(t, func(c *config.Config) {
+		c.SMTP.Host, c.SMTP.Port, _ = splitHostPort(down)
+	})
+	h.seed(demoMessages(time.Now())[:1])
+	if code := h.once(time.Now); code != exitWork {
+		t.Fatalf("once with SMTP down exit %d, want 1", code)
+	}
+	srv, err := localmail.StartSMTP(localmail.SMTPOptions{Addr: down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h.cfg.IMAP.Host, h.cfg.IMAP.Port, _ = splitHostPort(freeAddr(t))
+	if code := h.once(time.Now); code != exitWork {
+		t.Fatalf("once with IMAP down exit %d, want 1", code)
+	}
+	if got := acksOf(srv.Received()); len(got) != 1 || len(srv.Received()) != 2 {
+		t.Fatalf("%d acknowledgements delivered (%d mails), want 1 (2)", len(got), len(srv.Received()))
+	}
+	track, _ := os.ReadFile(filepath.Join(h.cfg.Escalation.Dir, "ESC-00001-tracking.md"))
+	if !strings.Contains(string(track), "Escalation acknowledged") || !strings.Contains(string(track), "7. [x] Customer notified of escalation") {
+		t.Errorf("tracking file does not show the mail sent while IMAP was down:\n%s", track)
+	}
+}
+
 func TestRunAcknowledgesThroughIdle(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) { c.IMAP.PollInterval = time.Hour })
 	ctx, cancel := context.WithCancel(context.Background())
