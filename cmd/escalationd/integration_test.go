@@ -261,7 +261,10 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
+// onceWithSMTPDown runs once over one demo message with nothing listening
+// at the SMTP address, which it returns; the ack stays queued (exit 1).
+func onceWithSMTPDown(t *testing.T) (*harness, string) {
+	t.Helper()
 	down := freeAddr(t)
 	h := newHarness(t, func(c *config.Config) {
 		c.SMTP.Host, c.SMTP.Port, _ = splitHostPort(down)
@@ -270,6 +273,11 @@ func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
 	if code := h.once(time.Now); code != exitWork {
 		t.Fatalf("once with SMTP down exit %d, want 1", code)
 	}
+	return h, down
+}
+
+func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
+	h, down := onceWithSMTPDown(t)
 	d := h.inspect()
 	q, err := d.engine.Outbox(context.Background())
 	if err != nil {
@@ -308,14 +316,7 @@ func TestOnceWithSMTPDownKeepsTheAckQueued(t *testing.T) {
 // TestOnceWithIMAPDownStillSends: once sends what is queued even when the
 // mailbox cannot be reached, exits 1, and the tracking file shows the mail.
 func TestOnceWithIMAPDownStillSends(t *testing.T) {
-	down := freeAddr(t)
-	h := newHarness(t, func(c *config.Config) {
-		c.SMTP.Host, c.SMTP.Port, _ = splitHostPort(down)
-	})
-	h.seed(demoMessages(time.Now())[:1])
-	if code := h.once(time.Now); code != exitWork {
-		t.Fatalf("once with SMTP down exit %d, want 1", code)
-	}
+	h, down := onceWithSMTPDown(t)
 	srv, err := localmail.StartSMTP(localmail.SMTPOptions{Addr: down})
 	if err != nil {
 		t.Fatal(err)
