@@ -96,6 +96,17 @@ func (e *Engine) TrackingPath(id int64) string {
 	return filepath.Join(e.cfg.Escalation.Dir, e.Tag(id)+"-tracking.md")
 }
 
+// trackingPathForMail is the tracking file of escalation id as mail to staff
+// names it: absolute, since escalation.dir may be relative to wherever the
+// daemon was started.
+func (e *Engine) trackingPathForMail(id int64) string {
+	p := e.TrackingPath(id)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // Result tells what Ingest did with a message.
 type Result struct {
 	Disposition  Disposition

@@ -549,3 +549,21 @@ func TestPoisonMessageIsQuarantined(t *testing.T) {
 		t.Errorf("%d escalations, want 1 (nothing of the poison message)", len(list))
 	}
 }
+
+// TestNotificationNamesAnAbsoluteTrackingPath: escalation.dir may be
+// relative to where the daemon started; the staff mail names the file so
+// that it can be found from anywhere.
+func TestNotificationNamesAnAbsoluteTrackingPath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	e, _ := newTestEngine(t, func(c *config.Config) { c.Escalation.Dir = "escalations" })
+	ingest(t, e, msg("jane@acme.test", "Outage", "abs1", nil))
+	notes := queuedKind(t, e, "notify")
+	if len(notes) == 0 {
+		t.Fatal("no roster notification queued")
+	}
+	want := "Tracking file: " + filepath.Join(dir, "escalations", "ESC-00001-tracking.md")
+	if !strings.Contains(notes[0].Body, want) {
+		t.Errorf("notification lacks %q:\n%s", want, notes[0].Body)
+	}
+}

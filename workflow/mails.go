@@ -81,7 +81,7 @@ func (e *Engine) queueNotify(tx *Tx, s *escState, reason, summary string, now ti
 	body, err := e.tmpl.Render(templates.Notify, templates.NotifyData{
 		Tag: e.Tag(s.ID), Type: string(s.Type), Level: s.Level, Status: string(s.Status), Reason: OneLine(reason),
 		Customer: e.customerText(s), Subject: s.Subject, Opened: e.fieldTime(s.Opened), NextUpdate: e.fieldTime(s.NextUpdate),
-		Reasons: reasons, Summary: excerpt(summary, 1500), Checklist: checklist, TrackingPath: e.TrackingPath(s.ID),
+		Reasons: reasons, Summary: excerpt(summary, 1500), Checklist: checklist, TrackingPath: e.trackingPathForMail(s.ID),
 	})
 	if err != nil {
 		return err

@@ -108,7 +108,7 @@ func (e *Engine) slaAtRisk(tx *Tx, s *escState, now time.Time) error {
 	}
 	body, err := e.tmpl.Render(templates.Alert, templates.AlertData{
 		Tag: e.Tag(s.ID), Consumed: fmt.Sprintf("%d%%", used), SLA: compactDuration(sla), Level: s.Level,
-		Customer: e.customerText(s), Subject: s.Subject, Status: string(s.Status), Owner: orNone(s.Owner), TrackingPath: e.TrackingPath(s.ID),
+		Customer: e.customerText(s), Subject: s.Subject, Status: string(s.Status), Owner: orNone(s.Owner), TrackingPath: e.trackingPathForMail(s.ID),
 	})
 	if err != nil {
 		return err
@@ -131,7 +131,7 @@ func (e *Engine) remind(tx *Tx, s *escState, now time.Time) error {
 	}
 	body, err := e.tmpl.Render(templates.Reminder, templates.ReminderData{
 		Tag: e.Tag(s.ID), Due: e.fieldTime(s.NextUpdate), Customer: e.customerText(s), Subject: s.Subject,
-		Level: s.Level, Status: string(s.Status), Owner: orNone(s.Owner), TrackingPath: e.TrackingPath(s.ID),
+		Level: s.Level, Status: string(s.Status), Owner: orNone(s.Owner), TrackingPath: e.trackingPathForMail(s.ID),
 	})
 	if err != nil {
 		return err
