@@ -36,11 +36,12 @@ const (
 	minPerConnection = 10
 )
 
-// MaxUnrecorded bounds the mails the server has accepted whose result is not
-// yet committed: the sender waits for the store before it sends more. A
-// crash can send at most this many mails a second time (each with its own
-// Message-ID again, §8); a larger number lets more sends overlap one commit.
-const MaxUnrecorded = 8
+// MaxUnrecorded bounds the mails that are being sent or have been accepted
+// by the server without their result committed: the senders wait for the
+// store before they send more. A crash can send at most this many mails a
+// second time (each with its own Message-ID again, §8). Two per SMTP
+// connection: one going out while the one before it is committed.
+const MaxUnrecorded = 2 * smtpConnections
 
 // After this many transient failures in a row one flush stops: the server is
 // down and every further attempt would only wait for its time-out.
@@ -146,7 +147,8 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 		total += len(c)
 	}
 	results := make(chan sendResult, total)
-	// A slot is taken for each answer and given back when it is committed.
+	// At most MaxUnrecorded mails are between "about to be sent" and
+	// "answer committed" at any time.
 	slots := make(chan struct{}, MaxUnrecorded)
 	recorded := make(chan error, 1)
 	var stop atomic.Bool // the recorder failed, or the server is down
@@ -168,6 +170,15 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 			msgs[i] = &chunk[i].m
 		}
 		senders.Go(func() {
+			// A slot is held from before a mail goes out until its answer
+			// is committed (the recorder gives it back).
+			slots <- struct{}{}
+			held := true
+			defer func() {
+				if held {
+					<-slots
+				}
+			}()
 			m.SendEach(ctx, msgs, func(i int, sendErr error) bool {
 				q := chunk[i]
 				if sendErr != nil && !errors.Is(sendErr, ErrPermanent) && ctx.Err() != nil {
@@ -195,9 +206,14 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 				case errors.Is(sendErr, ErrPermanent):
 					e.log.Error("mail refused permanently; not retried", "kind", q.m.Kind, "message_id", q.m.MessageID, "to", q.m.To[0].Email, "err", sendErr)
 				}
-				slots <- struct{}{} // waits while MaxUnrecorded answers are uncommitted
-				results <- sendResult{q: q, err: sendErr}
-				return !stop.Load()
+				results <- sendResult{q: q, err: sendErr} // with its slot
+				held = false
+				if stop.Load() {
+					return false
+				}
+				slots <- struct{}{} // for the next mail: waits while MaxUnrecorded are out
+				held = true
+				return true
 			})
 		})
 	}

@@ -905,8 +905,8 @@ func TestCrashSafety(t *testing.T) {
 		len(msgs), len(plan), phaseCount["mid-batch"], midBatchLanded, phaseCount["mid-send"], phaseCount["mid-mark"], phaseCount["start"],
 		nEsc, rootOK, distinctAcks, ackCopies, distinctNotes, noteCopies, lg.sent, 2*crashRequests, lost, appliedTwice, logTwice, seen, total, intact, len(temps)+len(rawTemps)+len(spool), lg.swept,
 		busy.Round(100*time.Millisecond), len(plan)+1, float64(len(msgs))/busy.Seconds(), float64(2*crashRequests)/busy.Seconds(), took)
-	// The sender lets at most workflow.MaxUnrecorded accepted mails wait for
-	// their commit: each kill can cut at most that many off between the
+	// At most workflow.MaxUnrecorded mails are out without their result
+	// committed: each kill can cut at most that many off between the
 	// server's acceptance and the outbox commit.
 	if ackCopies+noteCopies > len(plan)*workflow.MaxUnrecorded {
 		t.Errorf("%d duplicate copies for %d kills: more than %d mails accepted and unrecorded per kill", ackCopies+noteCopies, len(plan), workflow.MaxUnrecorded)
