@@ -26,6 +26,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/escalationd/escalationd/internal/durable"
 )
 
 // SMTPOptions configure StartSMTP. The zero value is an in-memory sink on
@@ -214,7 +216,7 @@ func (s *SMTPServer) store(r Received) error {
 	if s.opts.Dir != "" {
 		name := fmt.Sprintf("%04d-%s.eml", s.seq+1, fileSafe(r.Header.Get("Message-Id")))
 		path := filepath.Join(s.opts.Dir, name)
-		if err := writeFileAtomic(path, r.Data); err != nil {
+		if err := durable.WriteFile(path, r.Data, 0o644); err != nil {
 			return err
 		}
 		s.seq++
@@ -327,28 +329,4 @@ func fileSafe(msgID string) string {
 		return "no-message-id"
 	}
 	return id
-}
-
-// writeFileAtomic writes data to path by a temporary file and a rename, so a
-// reader never sees half a message.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.eml")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		_ = os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		_ = os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		_ = os.Remove(f.Name())
-		return err
-	}
-	return nil
 }
