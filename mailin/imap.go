@@ -533,7 +533,7 @@ func (p *Poller) prepare(ctx context.Context, c *imapclient.Client, uidValidity 
 func discard(items []item) {
 	for _, it := range items {
 		if it.in != nil {
-			removeSpool(it.in)
+			it.in.RemoveSpool()
 		}
 	}
 }
@@ -612,7 +612,7 @@ func (g *group) apply(ctx context.Context) error {
 		failed, rest := ins[len(results)], ins[len(results)+1:]
 		// What the engine did not move into escalation.dir stays in the
 		// spool; the retry parses the message again.
-		removeSpool(failed)
+		failed.RemoveSpool()
 		if errors.Is(err, workflow.ErrPoison) {
 			ref := workflow.MessageRef{Mailbox: failed.Mailbox, UIDValidity: failed.UIDValidity, UID: failed.UID, InternalDate: failed.InternalDate, Size: failed.Size}
 			q, perr := g.p.eng.Poisoned(ctx, ref, failed.RawPath, err)
@@ -622,7 +622,7 @@ func (g *group) apply(ctx context.Context) error {
 				continue
 			}
 			for _, in := range rest {
-				removeSpool(in)
+				in.RemoveSpool()
 			}
 			if perr != nil {
 				return local(perr)
@@ -630,21 +630,11 @@ func (g *group) apply(ctx context.Context) error {
 			return fmt.Errorf("message UID %d: %w", failed.UID, err)
 		}
 		for _, in := range rest {
-			removeSpool(in)
+			in.RemoveSpool()
 		}
 		return local(fmt.Errorf("message UID %d: %w", failed.UID, err))
 	}
 	return nil
-}
-
-// removeSpool deletes the spooled attachments of a parsed message that is not
-// applied.
-func removeSpool(in *workflow.Inbound) {
-	for _, a := range in.Attachments {
-		if a.Path != "" {
-			os.Remove(a.Path)
-		}
-	}
 }
 
 type rawFile struct {

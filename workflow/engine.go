@@ -235,7 +235,7 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 		if err := recordMessage(tx, ref, in, 0, Duplicate, "same as "+dupOf, now); err != nil {
 			return Result{}, err
 		}
-		removeSpool(in)
+		in.RemoveSpool()
 		return Result{Disposition: Duplicate}, advanceCheckpoint(tx, ref)
 	}
 
@@ -324,7 +324,7 @@ func (e *Engine) ownMessageID(tx *Tx) func(string) bool {
 func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64, why string, now time.Time) (Result, error) {
 	e.log.Info("automatic mail: not acted on", "uid", in.UID, "message_id", in.MessageID, "from", in.From.Email, "reason", why, "escalation", e.Tag(id))
 	if id == 0 {
-		removeSpool(in)
+		in.RemoveSpool()
 		reason := "automatic mail (" + why + "), belongs to no escalation: not acted on"
 		if named != 0 {
 			reason = "automatic mail (" + why + ") named " + e.Tag(named) + " but its sender is not a participant: belongs to no escalation, not acted on"
@@ -648,16 +648,6 @@ func (e *Engine) logInbound(tx *Tx, id int64, in *Inbound, now time.Time) error 
 		}
 	}
 	return nil
-}
-
-// removeSpool deletes the spooled attachments of a message that is not
-// applied.
-func removeSpool(in *Inbound) {
-	for _, a := range in.Attachments {
-		if a.Path != "" {
-			os.Remove(a.Path)
-		}
-	}
 }
 
 // newMessageID returns a fresh Message-ID (without brackets) in the domain of

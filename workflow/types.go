@@ -6,6 +6,7 @@ package workflow
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"time"
 )
@@ -159,3 +160,14 @@ type Outgoing struct {
 // ErrPermanent marks a delivery failure that retrying cannot fix (an SMTP 5xx).
 // A Mailer wraps it: fmt.Errorf("%w: 550 5.1.1 no such user", workflow.ErrPermanent).
 var ErrPermanent = errors.New("permanent delivery failure")
+
+// RemoveSpool deletes the spooled attachments of a message that is not
+// applied. An attachment the engine has already moved into escalation.dir
+// is no longer in the spool, and is left alone.
+func (in *Inbound) RemoveSpool() {
+	for _, a := range in.Attachments {
+		if a.Path != "" {
+			os.Remove(a.Path)
+		}
+	}
+}
