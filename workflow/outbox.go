@@ -102,7 +102,7 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 			break
 		}
 		lastID = due[len(due)-1].id
-		more, err := e.sendChunks(ctx, m, split(due), &st)
+		more, err := e.sendChunks(ctx, m, splitForConnections(due), &st)
 		if err != nil {
 			return st, err
 		}
@@ -122,9 +122,9 @@ type sendResult struct {
 	err error
 }
 
-// split deals due into up to smtpConnections chunks of consecutive mails,
+// splitForConnections deals due into up to smtpConnections chunks of consecutive mails,
 // each of at least minPerConnection mails (except a lone short one).
-func split(due []queued) [][]queued {
+func splitForConnections(due []queued) [][]queued {
 	n := min(smtpConnections, max(1, len(due)/minPerConnection))
 	size := (len(due) + n - 1) / n
 	var chunks [][]queued

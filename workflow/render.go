@@ -285,9 +285,9 @@ func (e *Engine) loadView(ctx context.Context, id int64, forRender bool) (*View,
 	if forRender {
 		err = e.loadSections(tx, v)
 	} else {
-		v.Timeline, _, err = loadTimeline(tx, id, start)
+		v.Timeline, _, err = loadTimeline(tx, id, beforeAll)
 		if err == nil {
-			v.Log, _, err = loadLog(tx, id, start)
+			v.Log, _, err = loadLog(tx, id, beforeAll)
 		}
 	}
 	if err != nil {
@@ -326,8 +326,8 @@ func strings1(tx *Tx, query string, args ...any) ([]string, error) {
 // pos is where an entry sorts in its section: by time, then by row id.
 type pos struct{ at, id int64 }
 
-// start sorts before every entry.
-var start = pos{at: math.MinInt64}
+// beforeAll sorts before every entry.
+var beforeAll = pos{at: math.MinInt64}
 
 // loadTimeline reads the timeline entries of escalation id after p, in file
 // order, and the position of the last one (p when there is none).
@@ -453,7 +453,7 @@ func (e *Engine) loadSections(tx *Tx, v *View) error {
 			k = nil
 		}
 	}
-	from := &kept{timelineEnd: start, logEnd: start}
+	from := &kept{timelineEnd: beforeAll, logEnd: beforeAll}
 	if k != nil {
 		from = k
 	}
