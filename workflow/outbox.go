@@ -122,8 +122,9 @@ type sendResult struct {
 	err error
 }
 
-// splitForConnections deals due into up to smtpConnections chunks of consecutive mails,
-// each of at least minPerConnection mails (except a lone short one).
+// splitForConnections deals due into up to smtpConnections chunks of
+// consecutive mails, each of at least minPerConnection mails (except a lone
+// short one).
 func splitForConnections(due []queued) [][]queued {
 	n := min(smtpConnections, max(1, len(due)/minPerConnection))
 	size := (len(due) + n - 1) / n
