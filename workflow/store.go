@@ -304,9 +304,7 @@ func (s *Store) SchemaVersion() (int, error) {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	for _, p := range s.stmts {
-		if p != nil {
-			p.Close()
-		}
+		p.Close()
 	}
 	s.stmts = nil
 	s.mu.Unlock()
@@ -373,7 +371,7 @@ func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
 func (s *Store) prepared(query string) *sql.Stmt {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.stmts[query]; ok {
+	if p := s.stmts[query]; p != nil {
 		return p
 	}
 	if s.wanted == nil {
@@ -384,24 +382,25 @@ func (s *Store) prepared(query string) *sql.Stmt {
 }
 
 // prepareWanted prepares the queries transactions have noted. A query that
-// fails to prepare is left to run unprepared.
+// fails to prepare (the store busy, say) runs unprepared and is noted again.
 func (s *Store) prepareWanted(ctx context.Context) {
 	s.mu.Lock()
 	wanted := s.wanted
 	s.wanted = nil
 	s.mu.Unlock()
 	for q := range wanted {
-		p, err := s.db.PrepareContext(ctx, q)
+		p, err := s.db.PrepareContext(context.WithoutCancel(ctx), q)
+		if err != nil {
+			continue
+		}
 		s.mu.Lock()
 		if s.stmts == nil {
 			s.stmts = map[string]*sql.Stmt{}
 		}
-		if err == nil && s.stmts[q] == nil {
+		if s.stmts[q] == nil {
 			s.stmts[q] = p
-		} else if err == nil {
-			p.Close()
 		} else {
-			s.stmts[q] = nil // known; runs unprepared
+			p.Close()
 		}
 		s.mu.Unlock()
 	}
