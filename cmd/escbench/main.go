@@ -57,6 +57,7 @@ type options struct {
 	profile  string
 	stack    bool
 	stackN   int
+	runBack  bool
 }
 
 // row is one line of the result table.
@@ -81,6 +82,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up on a daemon run after this long")
 	flag.BoolVar(&o.stack, "stack", true, "also run the backlog against the e2e Dovecot + Postfix when they run (internal/e2e/stack)")
 	flag.IntVar(&o.stackN, "stack-n", 0, "messages in the Dovecot backlog (default: -n)")
+	flag.BoolVar(&o.runBack, "run-backlog", true, "also measure `escalationd run` started on the N-message backlog")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the daemon's `once` run to this file")
 	flag.Parse()
 	if err := bench(o); err != nil {
@@ -135,6 +137,14 @@ func bench(o options) error {
 			o.stackN = o.n
 		}
 		r, err := stackBench(o, dir, bin)
+		rows = append(rows, r...)
+		if err != nil {
+			printTable(os.Stdout, o, rows, time.Since(started))
+			return err
+		}
+	}
+	if o.runBack && o.backlog {
+		r, err := runBacklogBench(o, dir, bin)
 		rows = append(rows, r...)
 		if err != nil {
 			printTable(os.Stdout, o, rows, time.Since(started))

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// runBacklogBench measures `escalationd run` starting on the same backlog
+// as once: how long until every acknowledgement is accepted, and until
+// every message is marked (which comes after its tracking file is written).
+// This is the daemon after a weekend down, as it runs in production.
+func runBacklogBench(o options, dir, bin string) ([]row, error) {
+	s, err := startServers()
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	g := newGen(sender)
+	for i := range o.n {
+		if _, err := s.imap.Append("INBOX", g.next(i), time.Time{}); err != nil {
+			return nil, err
+		}
+	}
+	work := filepath.Join(dir, "run-backlog")
+	cfg, err := writeConfig(work, s.target(), "1h", 26214400)
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(work, "run.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd, err := daemonCommand(context.Background(), filepath.Join(work, "run.rss"), bin, "run", "--config", cfg)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	logf("run-backlog: starting %s run on %d messages", bin, o.n)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if _, err := s.smtp.Wait(ctx, g.requests); err != nil {
+		return nil, fmt.Errorf("run-backlog: acks: %w\n%s", err, tail(logFile.Name(), 20))
+	}
+	acked := time.Since(start)
+	if err := waitUnseen(ctx, s, 0); err != nil {
+		return nil, fmt.Errorf("run-backlog: marks: %w\n%s", err, tail(logFile.Name(), 20))
+	}
+	marked := time.Since(start)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		return nil, fmt.Errorf("run-backlog: no exit 15 s after SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		return nil, fmt.Errorf("run-backlog: exit %d\n%s", code, tail(logFile.Name(), 20))
+	}
+	if err := verify(s, filepath.Join(work, "escalations"), g.requests); err != nil {
+		return nil, fmt.Errorf("run-backlog verify: %w", err)
+	}
+	maxRSS, hwm := readRSS(filepath.Join(work, "run.rss"))
+	logf("run-backlog: every ack in %s, every message marked in %s", acked.Round(time.Millisecond), marked.Round(time.Millisecond))
+	return []row{{
+		what: "`escalationd run` started on the same backlog (IDLE, poll 1h)", msgs: fmt.Sprint(o.n),
+		took: dur(marked), rate: rate(o.n, marked), rss: rssCell(maxRSS, hwm),
+		notes: fmt.Sprintf("every ack accepted after %s, every message marked (its tracking file written first) after %s; verified", dur(acked), dur(marked)),
+	}}, nil
+}
+
+// waitUnseen polls the INBOX until at most n of its messages lack \Seen.
+func waitUnseen(ctx context.Context, s *servers, n int) error {
+	for {
+		c, err := s.imap.Dial()
+		if err != nil {
+			return err
+		}
+		st, err := c.Status("INBOX", &imap.StatusOptions{NumUnseen: true}).Wait()
+		c.Close()
+		if err != nil {
+			return err
+		}
+		if st.NumUnseen != nil && int(*st.NumUnseen) <= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d unseen: %w", *st.NumUnseen, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
