@@ -528,12 +528,10 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 		return nil, err
 	}
 	defer s.close()
-	g := newGen(sender)
 	t0 := time.Now()
-	for i := range o.n {
-		if _, err := s.imap.Append("INBOX", g.next(i), time.Time{}); err != nil {
-			return nil, err
-		}
+	g, err := fill(s, o.n)
+	if err != nil {
+		return nil, err
 	}
 	logf("filled INBOX with %d messages (%d requests, %d tag replies, %d In-Reply-To replies, %d with 1 MiB) in %s",
 		o.n, g.requests, g.tagged, g.threaded, g.attached, time.Since(t0).Round(time.Millisecond))
@@ -603,6 +601,64 @@ func backlogBench(o options, dir, bin string) ([]row, error) {
 	return rows, nil
 }
 
+// fill APPENDs n generated messages to the in-process INBOX.
+func fill(s *servers, n int) (*gen, error) {
+	g := newGen(sender)
+	for i := range n {
+		if _, err := s.imap.Append("INBOX", g.next(i), time.Time{}); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// daemonRun is `escalationd run` started as a subprocess.
+type daemonRun struct {
+	cmd      *exec.Cmd
+	log, rss string // its log and the file its peak RSS is written to
+	exited   chan error
+	stopped  bool
+	code     int
+}
+
+// startRun starts `escalationd run --config cfg`, logging to work/run.log.
+func startRun(bin, work, cfg string) (*daemonRun, error) {
+	r := &daemonRun{log: filepath.Join(work, "run.log"), rss: filepath.Join(work, "run.rss"), exited: make(chan error, 1)}
+	logFile, err := os.Create(r.log)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	if r.cmd, err = daemonCommand(context.Background(), r.rss, bin, "run", "--config", cfg); err != nil {
+		return nil, err
+	}
+	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
+	if err := r.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { r.exited <- r.cmd.Wait() }()
+	return r, nil
+}
+
+// stop sends SIGTERM and waits for the exit, killing the daemon after 15 s;
+// it returns an error when it had to. Calling it again does nothing.
+func (r *daemonRun) stop() error {
+	if r.stopped {
+		return nil
+	}
+	r.stopped = true
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+		r.code = r.cmd.ProcessState.ExitCode()
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+		return errors.New("no exit 15 s after SIGTERM: killed")
+	}
+}
+
 // latencyBench runs `escalationd run` with poll_interval 1h (so only IDLE
 // wakes it) and measures APPEND-returned → ack-accepted per request.
 func latencyBench(o options, dir, bin string) ([]row, error) {
@@ -616,36 +672,11 @@ func latencyBench(o options, dir, bin string) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(work, "run.log"))
+	run, err := startRun(bin, work, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	rssFile := filepath.Join(work, "run.rss")
-	cmd, err := daemonCommand(context.Background(), rssFile, bin, "run", "--config", cfg)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(15 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		}
-	}
-	defer stop()
+	defer run.stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
@@ -655,7 +686,7 @@ func latencyBench(o options, dir, bin string) ([]row, error) {
 		return nil, err
 	}
 	if _, err := s.smtp.Wait(ctx, 1); err != nil {
-		return nil, fmt.Errorf("warm-up ack: %w\n%s", err, tail(logFile.Name(), 20))
+		return nil, fmt.Errorf("warm-up ack: %w\n%s", err, tail(run.log, 20))
 	}
 	time.Sleep(200 * time.Millisecond) // let it settle back into IDLE
 
@@ -707,10 +738,10 @@ func latencyBench(o options, dir, bin string) ([]row, error) {
 		lat = append(lat, a.at.Sub(appended[i]))
 	}
 	took := time.Since(t0)
-	stop()
-	rss, hwm := readRSS(rssFile)
+	run.stop()
+	rss, hwm := readRSS(run.rss)
 	if len(lat) != o.latN {
-		return nil, fmt.Errorf("latency: %d of %d acks arrived\n%s", len(lat), o.latN, tail(logFile.Name(), 20))
+		return nil, fmt.Errorf("latency: %d of %d acks arrived\n%s", len(lat), o.latN, tail(run.log, 20))
 	}
 	slices.Sort(lat)
 	p := func(q float64) time.Duration {

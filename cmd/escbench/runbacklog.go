@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -21,64 +19,43 @@ func runBacklogBench(o options, dir, bin string) ([]row, error) {
 		return nil, err
 	}
 	defer s.close()
-	g := newGen(sender)
-	for i := range o.n {
-		if _, err := s.imap.Append("INBOX", g.next(i), time.Time{}); err != nil {
-			return nil, err
-		}
+	g, err := fill(s, o.n)
+	if err != nil {
+		return nil, err
 	}
 	work := filepath.Join(dir, "run-backlog")
 	cfg, err := writeConfig(work, s.target(), "1h", 26214400)
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(work, "run.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd, err := daemonCommand(context.Background(), filepath.Join(work, "run.rss"), bin, "run", "--config", cfg)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	logf("run-backlog: starting %s run on %d messages", bin, o.n)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	run, err := startRun(bin, work, cfg)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer run.stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	if _, err := s.smtp.Wait(ctx, g.requests); err != nil {
-		return nil, fmt.Errorf("run-backlog: acks: %w\n%s", err, tail(logFile.Name(), 20))
+		return nil, fmt.Errorf("run-backlog: acks: %w\n%s", err, tail(run.log, 20))
 	}
 	acked := time.Since(start)
 	if err := waitUnseen(ctx, s, 0); err != nil {
-		return nil, fmt.Errorf("run-backlog: marks: %w\n%s", err, tail(logFile.Name(), 20))
+		return nil, fmt.Errorf("run-backlog: marks: %w\n%s", err, tail(run.log, 20))
 	}
 	marked := time.Since(start)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		return nil, fmt.Errorf("run-backlog: no exit 15 s after SIGTERM")
+	if err := run.stop(); err != nil {
+		return nil, fmt.Errorf("run-backlog: %w", err)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		return nil, fmt.Errorf("run-backlog: exit %d\n%s", code, tail(logFile.Name(), 20))
+	if run.code != 0 {
+		return nil, fmt.Errorf("run-backlog: exit %d\n%s", run.code, tail(run.log, 20))
 	}
 	if err := verify(s, filepath.Join(work, "escalations"), g.requests); err != nil {
 		return nil, fmt.Errorf("run-backlog verify: %w", err)
 	}
-	maxRSS, hwm := readRSS(filepath.Join(work, "run.rss"))
+	maxRSS, hwm := readRSS(run.rss)
 	logf("run-backlog: every ack in %s, every message marked in %s", acked.Round(time.Millisecond), marked.Round(time.Millisecond))
 	return []row{{
 		what: "`escalationd run` started on the same backlog (IDLE, poll 1h)", msgs: fmt.Sprint(o.n),
