@@ -28,6 +28,13 @@ const (
 	Reminder = "reminder.txt.tmpl" // update overdue (§7)
 	Alert    = "alert.txt.tmpl"    // SLA at risk, to the roster (§7)
 	Errors   = "error.txt.tmpl"    // commands that failed (§6)
+
+	// Unauthenticated lists the commands of a staff mail that nothing
+	// authenticated, to the staff address it claims (§11).
+	Unauthenticated = "unauthenticated.txt.tmpl"
+	// Suppressed tells the starting levels' rosters how many notifications
+	// of new escalations a rate limit held back (§11).
+	Suppressed = "suppressed.txt.tmpl"
 )
 
 // Signature closes a mail: [Name] [Title] [Direct Contact] of the guide.
@@ -95,6 +102,21 @@ type ErrorsData struct {
 	Applied  string // "/ack, /assign @bob", or ""
 }
 
+// UnauthenticatedData fills the mail about commands not applied.
+type UnauthenticatedData struct {
+	Tag      string
+	Reason   string   // why the mail did not count as authenticated
+	Commands []string // the command lines, as written
+}
+
+// SuppressedData fills the alert about notifications held back.
+type SuppressedData struct {
+	Count       int
+	Since       string // "2026-11-28 14:05 UTC"
+	Limit       int
+	TrackingDir string
+}
+
 // samples are what each template is test-rendered with at start-up, so that a
 // broken override fails then and not when the first customer writes.
 var samples = map[string]any{
@@ -109,10 +131,12 @@ var samples = map[string]any{
 		TrackingPath: "escalations/ESC-00001-tracking.md"},
 	Vendor: VendorData{Vendor: "AWS", Tag: "ESC-00001", Customer: "Acme Corp", Subject: "Database outage", CaseID: "12345", Severity: "high",
 		Impact: []string{"checkout down"}, Timeline: []string{"2026-11-28 14:05 UTC - Initial escalation received"}, Signature: Signature{Name: "Escalations"}},
-	Update:   UpdateData{Salutation: "Jane Doe", Tag: "ESC-00001", Text: "The replica is up.", NextUpdate: "2026-11-28 18:05 UTC", Signature: Signature{Name: "Escalations"}},
-	Reminder: ReminderData{Tag: "ESC-00001", Due: "2026-11-28 18:05 UTC", Customer: "Acme Corp", Subject: "Database outage", Level: "Tier 2", Status: "ACTIVE", Owner: "@bob", TrackingPath: "escalations/ESC-00001-tracking.md"},
-	Alert:    AlertData{Tag: "ESC-00001", Consumed: "52%", SLA: "24h", Level: "Manager", Customer: "Acme Corp", Subject: "Database outage", Status: "ACTIVE", Owner: "@bob", TrackingPath: "escalations/ESC-00001-tracking.md"},
-	Errors:   ErrorsData{Tag: "ESC-00001", Failures: []Failure{{Line: "/escalate", Reason: "already at the top of the Executive ladder (VP)"}}, Applied: "/ack"},
+	Update:          UpdateData{Salutation: "Jane Doe", Tag: "ESC-00001", Text: "The replica is up.", NextUpdate: "2026-11-28 18:05 UTC", Signature: Signature{Name: "Escalations"}},
+	Reminder:        ReminderData{Tag: "ESC-00001", Due: "2026-11-28 18:05 UTC", Customer: "Acme Corp", Subject: "Database outage", Level: "Tier 2", Status: "ACTIVE", Owner: "@bob", TrackingPath: "escalations/ESC-00001-tracking.md"},
+	Alert:           AlertData{Tag: "ESC-00001", Consumed: "52%", SLA: "24h", Level: "Manager", Customer: "Acme Corp", Subject: "Database outage", Status: "ACTIVE", Owner: "@bob", TrackingPath: "escalations/ESC-00001-tracking.md"},
+	Errors:          ErrorsData{Tag: "ESC-00001", Failures: []Failure{{Line: "/escalate", Reason: "already at the top of the Executive ladder (VP)"}}, Applied: "/ack"},
+	Unauthenticated: UnauthenticatedData{Tag: "ESC-00001", Reason: "no aligned dkim or dmarc pass from mx.example.com", Commands: []string{"/resolve fixed"}},
+	Suppressed:      SuppressedData{Count: 3, Since: "2026-11-28 14:05 UTC", Limit: 200, TrackingDir: "/var/lib/escalationd/escalations"},
 }
 
 // Set is the parsed templates.

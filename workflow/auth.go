@@ -77,3 +77,12 @@ func aligned(from, d string) bool {
 	from, d = strings.ToLower(from), strings.ToLower(strings.TrimSuffix(d, "."))
 	return from == d || strings.HasSuffix(from, "."+d) && strings.Contains(d, ".")
 }
+
+// senderPasses reports whether in passes an aligned check in the trusted
+// Authentication-Results (limits.ack_requires_authenticated_sender).
+func senderPasses(in *Inbound, authservID string) (bool, string) {
+	if authservID == "" {
+		return false, "staff.authserv_id is not set"
+	}
+	return authenticatedSender(in, authservID)
+}

@@ -34,6 +34,7 @@ type Engine struct {
 	log    *slog.Logger
 	router router
 	class  *Classifier
+	keys   replyKeys // secrets of the staff reply addresses (§11)
 
 	fromName, fromEmail string
 
@@ -66,9 +67,13 @@ func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time
 	if err != nil {
 		return nil, fmt.Errorf("classification: %w", err)
 	}
+	keys, err := loadReplyKeys(context.Background(), st, cfg.Staff.ReplyKeySecretFile, now())
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{
-		class: class,
-		st:    st, cfg: cfg, loc: loc, tmpl: tmpl, now: now, log: log,
+		class: class, keys: keys,
+		st: st, cfg: cfg, loc: loc, tmpl: tmpl, now: now, log: log,
 		router:   newRouter(cfg.Escalation.IDPrefix, cfg.Escalation.Address),
 		fromName: from.Name, fromEmail: from.Address,
 		wake: make(chan struct{}, 1),
@@ -105,6 +110,14 @@ func (e *Engine) trackingPathForMail(id int64) string {
 		return abs
 	}
 	return p
+}
+
+// trackingDirForMail is escalation.dir as an absolute path, for mail.
+func (e *Engine) trackingDirForMail() string {
+	if abs, err := filepath.Abs(e.cfg.Escalation.Dir); err == nil {
+		return abs
+	}
+	return e.cfg.Escalation.Dir
 }
 
 // Result tells what Ingest did with a message.
@@ -551,14 +564,14 @@ func (e *Engine) open(tx *Tx, in *Inbound, now time.Time) (int64, error) {
 	case tooOld:
 		err = addTimeline(tx, id, now, fmt.Sprintf("No acknowledgement or notification sent: the message arrived %s ago, more than limits.ack_max_age (%s)", roundAge(age), e.cfg.Limits.AckMaxAge), "")
 	default:
-		var limited bool
-		limited, err = e.rateLimited(tx, in.From.Email, now)
+		var held string
+		held, err = e.ackHeld(tx, in, known, now)
 		if err != nil {
 			return 0, err
 		}
-		if limited {
-			e.log.Warn("acknowledgement suppressed: rate limit", "to", in.From.Email, "escalation", e.Tag(id))
-			err = addTimeline(tx, id, now, "acknowledgement suppressed: rate limit", "")
+		if held != "" {
+			e.log.Warn("acknowledgement not sent", "to", in.From.Email, "escalation", e.Tag(id), "reason", held)
+			err = addTimeline(tx, id, now, held, "")
 		} else {
 			err = e.queueAck(tx, id, in, cust, dec.Type, dec.Level, clock.Add(every), now)
 		}
@@ -581,7 +594,16 @@ func (e *Engine) announce(tx *Tx, id int64, in *Inbound, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := e.queueNotify(tx, st, "new escalation", "", now); err != nil {
+	held, err := e.notifyHeld(tx, now)
+	if err != nil {
+		return err
+	}
+	if held {
+		e.log.Warn("notification not sent: limits.notifications_per_hour reached", "escalation", e.Tag(id), "limit", e.cfg.Limits.NotificationsPerHour)
+		if err := addTimeline(tx, id, now, fmt.Sprintf("notification suppressed: rate limit (limits.notifications_per_hour is %d)", e.cfg.Limits.NotificationsPerHour), ""); err != nil {
+			return err
+		}
+	} else if err := e.queueNotify(tx, st, "new escalation", "", now); err != nil {
 		return err
 	}
 	if err := e.maybeVendorRequest(tx, st, now); err != nil {
@@ -595,21 +617,6 @@ func roundAge(d time.Duration) time.Duration {
 		return d.Round(time.Minute)
 	}
 	return d.Round(time.Second)
-}
-
-// rateLimited reports whether to has had limits.acks_per_sender_per_hour
-// acknowledgements in the hour before now.
-func (e *Engine) rateLimited(tx *Tx, to string, now time.Time) (bool, error) {
-	limit := e.cfg.Limits.AcksPerSenderPerHour
-	if limit <= 0 {
-		return true, nil // "at most 0": acknowledgements are off
-	}
-	var n int
-	err := tx.QueryRow(`SELECT count(*) FROM outbox WHERE recipient = ? AND kind = 'ack' AND queued_at > ?`, to, ms(now.Add(-time.Hour))).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("store: count acknowledgements: %w", err)
-	}
-	return n >= limit, nil
 }
 
 func (e *Engine) logInbound(tx *Tx, id int64, in *Inbound, now time.Time) error {
@@ -789,11 +796,12 @@ func durationWords(d time.Duration) string {
 	}
 }
 
-// salutation is who "Dear …" addresses (§8): the sender's display name, else
+// salutation is who "Dear …" addresses (§8): the sender's display name when
+// it is fit to print (usableName, §11), else
 // the customer's name (a customers entry; an unknown customer is named by its
 // address, which does not count), else "Customer".
 func salutation(displayName, customerName, email string) string {
-	if n := strings.TrimSpace(displayName); n != "" {
+	if n := strings.TrimSpace(displayName); usableName(n) {
 		return OneLine(n)
 	}
 	if n := strings.TrimSpace(customerName); n != "" && !strings.EqualFold(n, email) {

@@ -258,7 +258,7 @@ func TestAckRateLimit(t *testing.T) {
 		t.Fatalf("%d acks queued, want 2", n)
 	}
 	v, _ := e.View(context.Background(), 3)
-	if last := v.Timeline[len(v.Timeline)-1].Text; last != "acknowledgement suppressed: rate limit" {
+	if last := v.Timeline[len(v.Timeline)-1].Text; last != "acknowledgement suppressed: rate limit (limits.acks_per_sender_per_hour is 2)" {
 		t.Errorf("last timeline entry = %q", last)
 	}
 	c.t = c.t.Add(61 * time.Minute)

@@ -88,10 +88,26 @@ func (e *Engine) queueNotify(tx *Tx, s *escState, reason, summary string, now ti
 	}
 	m := e.outgoing(s, "notify", fmt.Sprintf("%s escalation at %s: %s", s.Type, s.Level, s.Subject), "auto-generated", to, now)
 	m.Body = body
-	if err := e.enqueue(tx, m, now); err != nil {
-		return err
+	return e.enqueueEach(tx, m, now)
+}
+
+// enqueueEach queues m once per recipient (§11): each copy has its own
+// Message-ID and, for a staff recipient, that person's keyed reply address
+// as its Reply-To, so a reply proves who wrote it.
+func (e *Engine) enqueueEach(tx *Tx, m *Outgoing, now time.Time) error {
+	tag := e.Tag(m.EscalationID)
+	for i, to := range m.To {
+		c := *m
+		c.To = []Address{to}
+		if i > 0 {
+			c.MessageID = e.newMessageID(tag, m.Kind)
+		}
+		c.ReplyTo = e.replyAddress(tag, to.Email)
+		if err := e.enqueue(tx, &c, now); err != nil {
+			return err
+		}
 	}
-	return addParticipants(tx, s.ID, e.cfg.Escalation.Address, to)
+	return nil
 }
 
 // excerpt trims text to about n bytes on a line boundary.
@@ -175,7 +191,8 @@ func (e *Engine) queueVendor(tx *Tx, s *escState, addr string, now time.Time) er
 	return addTimeline(tx, s.ID, now, fmt.Sprintf("Case request sent to %s (%s), severity %s", s.Vendor, addr, s.severity()), "")
 }
 
-// queueUpdate sends the customer an update (/update); never rate-limited.
+// queueUpdate sends the customer an update (/update); the command checks
+// limits.updates_per_escalation_per_hour first.
 func (e *Engine) queueUpdate(tx *Tx, s *escState, text string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Update, templates.UpdateData{
 		Salutation: salutation(s.RequesterName, s.CustomerName, s.CustomerEmail), Tag: e.Tag(s.ID), Text: text, NextUpdate: e.fieldTime(s.NextUpdate),
@@ -201,7 +218,7 @@ func (e *Engine) queueErrors(tx *Tx, s *escState, in *Inbound, failures []templa
 		m.References = append(append([]string{}, in.References...), in.MessageID)
 	}
 	m.Body = body
-	if err := e.enqueue(tx, m, now); err != nil {
+	if err := e.enqueueEach(tx, m, now); err != nil {
 		return err
 	}
 	return addTimeline(tx, s.ID, now, fmt.Sprintf("%d command(s) failed; error mail sent to %s", len(failures), in.From.Email), in.From.Email)

@@ -12,7 +12,7 @@ import (
 // Router finds the escalation a message belongs to (§1 step 2).
 type router struct {
 	tag  *regexp.Regexp // [ESC-00042] anywhere in a subject, any case
-	plus *regexp.Regexp // escalations+ESC-00042@ in an address
+	plus *regexp.Regexp // escalations+ESC-00042@ or escalations+ESC-00042.key@ in an address
 }
 
 func newRouter(prefix, address string) router {
@@ -23,7 +23,7 @@ func newRouter(prefix, address string) router {
 	p := regexp.QuoteMeta(prefix)
 	return router{
 		tag:  regexp.MustCompile(`(?i)\[\s*` + p + `-(\d{1,9})\s*\]`),
-		plus: regexp.MustCompile(`(?i)^` + regexp.QuoteMeta(local) + `\+` + p + `-(\d{1,9})@`),
+		plus: regexp.MustCompile(`(?i)^` + regexp.QuoteMeta(local) + `\+` + p + `-(\d{1,9})(?:\.([a-z0-9]{1,64}))?@`),
 	}
 }
 
@@ -38,14 +38,27 @@ func (r router) tagIDs(subject string) []int64 {
 	return ids
 }
 
-// plusIDs returns the escalation numbers of plus-addresses among addrs.
+// plusKey parses a plus-address of an escalation: its number and the reply
+// key after the id ("" for none). ok is false for any other address.
+func (r router) plusKey(addr string) (id int64, key string, ok bool) {
+	m := r.plus.FindStringSubmatch(strings.TrimSpace(addr))
+	if m == nil {
+		return 0, "", false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n <= 0 {
+		return 0, "", false
+	}
+	return n, strings.ToLower(m[2]), true
+}
+
+// plusIDs returns the escalation numbers of plus-addresses among addrs,
+// keyed or not.
 func (r router) plusIDs(addrs []string) []int64 {
 	var ids []int64
 	for _, a := range addrs {
-		if m := r.plus.FindStringSubmatch(strings.TrimSpace(a)); m != nil {
-			if n, err := strconv.ParseInt(m[1], 10, 64); err == nil && n > 0 {
-				ids = append(ids, n)
-			}
+		if n, _, ok := r.plusKey(a); ok {
+			ids = append(ids, n)
 		}
 	}
 	return ids
@@ -60,15 +73,7 @@ func (r router) route(tx *Tx, in *Inbound) (id int64, via string, err error) {
 			return n, "subject tag", err
 		}
 	}
-	var rcpts []string
-	for _, a := range in.To {
-		rcpts = append(rcpts, a.Email)
-	}
-	for _, a := range in.Cc {
-		rcpts = append(rcpts, a.Email)
-	}
-	rcpts = append(rcpts, in.DeliveredTo...)
-	for _, n := range r.plusIDs(rcpts) {
+	for _, n := range r.plusIDs(in.recipients()) {
 		if ok, err := escalationExists(tx, n); err != nil || ok {
 			return n, "plus-address", err
 		}

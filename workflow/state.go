@@ -28,14 +28,17 @@ type escState struct {
 	VendorCase     string
 	VendorSeverity string
 	VendorAsked    bool
-	SLAAlertFor    time.Time
-	RemindedFor    time.Time
-	ResolvedAt     time.Time
+	// VendorConfirmed: staff named the vendor with /vendor, so the case
+	// request may go out whoever the requester is (§11).
+	VendorConfirmed bool
+	SLAAlertFor     time.Time
+	RemindedFor     time.Time
+	ResolvedAt      time.Time
 }
 
 const escColumns = `id, type, level, status, owner, subject, customer_name, customer_email, requester_name, root_message_id,
 	opened_at, level_changed_at, next_update_at, update_every, checklist, vendor, vendor_case, vendor_severity, vendor_requested,
-	sla_alert_for, reminded_for, resolved_at`
+	sla_alert_for, reminded_for, resolved_at, vendor_confirmed`
 
 func scanEsc(row interface{ Scan(...any) error }) (*escState, error) {
 	var s escState
@@ -43,7 +46,7 @@ func scanEsc(row interface{ Scan(...any) error }) (*escState, error) {
 	var opened, changed, next, every, alert, reminded, resolved int64
 	err := row.Scan(&s.ID, &typ, &s.Level, &status, &s.Owner, &s.Subject, &s.CustomerName, &s.CustomerEmail, &s.RequesterName, &s.RootMessageID,
 		&opened, &changed, &next, &every, &s.Checklist, &s.Vendor, &s.VendorCase, &s.VendorSeverity, &s.VendorAsked,
-		&alert, &reminded, &resolved)
+		&alert, &reminded, &resolved, &s.VendorConfirmed)
 	if err != nil {
 		return nil, err
 	}
@@ -67,10 +70,10 @@ func loadEsc(tx *Tx, id int64) (*escState, error) {
 func (s *escState) save(tx *Tx) error {
 	_, err := tx.Exec(`UPDATE escalations SET type = ?, level = ?, status = ?, owner = ?, level_changed_at = ?, next_update_at = ?,
 		update_every = ?, checklist = ?, vendor = ?, vendor_case = ?, vendor_severity = ?, vendor_requested = ?,
-		sla_alert_for = ?, reminded_for = ?, resolved_at = ?, version = version + 1 WHERE id = ?`,
+		sla_alert_for = ?, reminded_for = ?, resolved_at = ?, vendor_confirmed = ?, version = version + 1 WHERE id = ?`,
 		string(s.Type), s.Level, string(s.Status), s.Owner, ms(s.LevelChanged), ms(s.NextUpdate),
 		int64(s.UpdateEvery), s.Checklist, s.Vendor, s.VendorCase, s.VendorSeverity, s.VendorAsked,
-		ms(s.SLAAlertFor), ms(s.RemindedFor), ms(s.ResolvedAt), s.ID)
+		ms(s.SLAAlertFor), ms(s.RemindedFor), ms(s.ResolvedAt), s.VendorConfirmed, s.ID)
 	if err != nil {
 		return fmt.Errorf("store: save escalation %d: %w", s.ID, err)
 	}

@@ -15,6 +15,10 @@ import (
 // into the error mail.
 var errCommand = errors.New("command failed")
 
+// errUpdateLimit is the failure of an /update over
+// limits.updates_per_escalation_per_hour.
+var errUpdateLimit = fmt.Errorf("%w: update suppressed: rate limit", errCommand)
+
 func failf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errCommand}, args...)...)
 }
@@ -31,18 +35,24 @@ func (e *Engine) reply(tx *Tx, id int64, in *Inbound, via string, now time.Time)
 	}
 	s.Checklist |= diagnosticData(in)
 	staff := e.isStaff(actor)
+	cmds := ParseCommands(in.Text)
 	if staff && e.cfg.Staff.RequireAuthenticated {
-		if ok, why := authenticatedSender(in, e.cfg.Staff.AuthservID); !ok {
-			// A forged staff From must not steer an escalation.
-			e.log.Warn("mail from a staff address is not authenticated: its commands are not honoured", "from", actor, "escalation", e.Tag(id), "reason", why)
-			if err := addTimeline(tx, id, now, fmt.Sprintf("Mail from %s not authenticated (%s): commands not honoured", actor, why), actor); err != nil {
-				return err
-			}
+		if ok, why := e.authenticated(in, id); !ok {
+			// A forged staff From must not steer an escalation (§11): it
+			// is logged like a participant's mail and changes nothing.
 			staff = false
+			if len(cmds) > 0 {
+				if err := e.refuseCommands(tx, s, in, cmds, why, now); err != nil {
+					return err
+				}
+				cmds = nil
+			} else {
+				e.log.Info("mail from a staff address not authenticated: logged as a participant's", "from", actor, "escalation", e.Tag(id), "reason", why)
+			}
 		}
 	}
 	if !staff {
-		if cmds := ParseCommands(in.Text); len(cmds) > 0 {
+		if len(cmds) > 0 {
 			e.log.Warn("command lines from a non-staff sender logged as text", "from", actor, "escalation", e.Tag(id), "lines", len(cmds))
 			if err := addTimeline(tx, id, now, fmt.Sprintf("%d command line(s) from non-staff sender %s ignored", len(cmds), actor), actor); err != nil {
 				return err
@@ -77,7 +87,6 @@ func (e *Engine) reply(tx *Tx, id int64, in *Inbound, via string, now time.Time)
 		s.Status = StatusActive
 		return addTimeline(tx, id, now, "Status ACTIVE: staff replied", actor)
 	}
-	cmds := ParseCommands(in.Text)
 	if len(cmds) == 0 {
 		if err := activate(); err != nil {
 			return err
@@ -85,9 +94,17 @@ func (e *Engine) reply(tx *Tx, id int64, in *Inbound, via string, now time.Time)
 	}
 	var failures []templates.Failure
 	var applied []string
+	updates := 0 // /update lines in this message: only the first may send (§11)
 	for _, c := range cmds {
 		// Each command on its own: a failed one changes nothing.
 		before, wasPending := *s, pending
+		if c.Name == "update" {
+			if updates++; updates > 1 {
+				failures = append(failures, templates.Failure{Line: c.Line, Reason: "one /update per message: the first one is the update"})
+				e.log.Info("staff command failed", "escalation", e.Tag(id), "from", actor, "command", c.Line, "reason", "second /update in one message")
+				continue
+			}
+		}
 		if _, err := tx.Exec(`SAVEPOINT cmd`); err != nil {
 			return fmt.Errorf("store: savepoint: %w", err)
 		}
@@ -102,6 +119,11 @@ func (e *Engine) reply(tx *Tx, id int64, in *Inbound, via string, now time.Time)
 			*s, pending = before, wasPending
 			if _, rerr := tx.Exec(`ROLLBACK TO cmd`); rerr != nil {
 				return fmt.Errorf("store: roll back command: %w", rerr)
+			}
+			if errors.Is(err, errUpdateLimit) {
+				if err := addTimeline(tx, id, now, "update suppressed: rate limit", actor); err != nil {
+					return err
+				}
 			}
 			failures = append(failures, templates.Failure{Line: c.Line, Reason: strings.TrimPrefix(err.Error(), errCommand.Error()+": ")})
 			e.log.Info("staff command failed", "escalation", e.Tag(id), "from", actor, "command", c.Line, "reason", err)
@@ -257,6 +279,17 @@ func (e *Engine) command(tx *Tx, s *escState, c Command, actor string, in *Inbou
 		if c.Arg == "" {
 			return failf("usage: /update TEXT (what the customer is told)")
 		}
+		tag := e.Tag(s.ID)
+		n, err := rateCount(tx, rateUpdate, tag, now)
+		if err != nil {
+			return err
+		}
+		if limit := e.cfg.Limits.UpdatesPerEscalationPerHour; n >= limit {
+			return fmt.Errorf("%w (%d sent in the last hour, limits.updates_per_escalation_per_hour is %d): nothing sent, the update clock unchanged", errUpdateLimit, n, limit)
+		}
+		if err := rateNote(tx, rateUpdate, tag, now); err != nil {
+			return err
+		}
 		s.NextUpdate = now.Add(s.UpdateEvery)
 		s.tick(5) // customer expectation set
 		if err := e.queueUpdate(tx, s, c.Arg, now); err != nil {
@@ -335,7 +368,7 @@ func (e *Engine) vendorCommand(tx *Tx, s *escState, c Command, actor string, now
 	if !ok {
 		return failf("unknown vendor %q: AWS, Azure, GCP or Oracle", f[0])
 	}
-	s.Vendor, s.VendorCase = name, f[2]
+	s.Vendor, s.VendorCase, s.VendorConfirmed = name, f[2], true
 	rest := f[3:]
 	if len(rest) > 0 {
 		if !strings.EqualFold(rest[0], "severity") || len(rest) < 2 {
@@ -378,11 +411,17 @@ func orNone(s string) string {
 // maybeVendorRequest sends the vendor case request once, when the
 // escalation is a Vendor one or a Technical one at the Vendor level (§4):
 // to vendors.<name> when the vendor is known, else it asks the level's
-// roster to name it.
+// roster to name it. A vendor named only by the requester's text is asked
+// on its own only when the requester is at a customers domain; otherwise the
+// request waits for a staff /vendor (§11).
 func (e *Engine) maybeVendorRequest(tx *Tx, s *escState, now time.Time) error {
 	atVendor := s.Type == Vendor || (s.Type == Technical && strings.EqualFold(s.Level, "Vendor"))
 	if !atVendor || s.VendorAsked {
 		return nil
+	}
+	if _, known := e.customer(s.CustomerEmail); s.Vendor != "" && !known && !s.VendorConfirmed {
+		// Nothing a stranger writes reaches a third party (§11).
+		return addTimeline(tx, s.ID, now, fmt.Sprintf("vendor case request waits for staff: /vendor (the request names %s; the requester is not at a customers domain)", s.Vendor), "")
 	}
 	addr := e.cfg.Vendors.Address(s.Vendor)
 	if s.Vendor == "" || addr == "" {

@@ -46,15 +46,23 @@ var openingText = map[Type]string{
 var mailSeq atomic.Uint32
 
 // inMail is an inbound message from from, arriving at the clock's time. A
-// subject with a tag routes it to that escalation.
+// subject with a tag routes it to that escalation. Mail from the staff
+// domain example.com carries what the receiving server mx.example.com (the
+// test config's staff.authserv_id) writes for a DKIM-signed message, so its
+// commands count (§11); the trust tests build unauthenticated mail
+// themselves.
 func inMail(c *clock, from, subject, text string) *Inbound {
 	n := mailSeq.Add(1) + 100000
-	return &Inbound{
+	in := &Inbound{
 		Mailbox: "INBOX", UIDValidity: 7, UID: n, InternalDate: c.t,
 		MessageID: fmt.Sprintf("m%d@test", n), From: Address{Name: "Someone", Email: from},
 		To:      []Address{{Email: "escalations@example.com"}},
 		Subject: subject, Text: text, RawSHA256: fmt.Sprintf("raw-%d", n),
 	}
+	if strings.HasSuffix(strings.ToLower(from), "@example.com") {
+		in.Header = map[string][]string{"Authentication-Results": {"mx.example.com; dkim=pass header.d=example.com header.s=s1"}}
+	}
+	return in
 }
 
 // replyTo is a reply into escalation id.
@@ -732,7 +740,7 @@ func TestSeveralCommandsInOrder(t *testing.T) {
 			t.Errorf("error mail lacks %q:\n%s", want, body)
 		}
 	}
-	if got[2].InReplyTo == "" || got[2].ReplyTo != "escalations+"+FormatTag("ESC", id)+"@example.com" {
+	if got[2].InReplyTo == "" || got[2].ReplyTo != e.replyAddress(FormatTag("ESC", id), got[2].To[0].Email) || !strings.HasPrefix(got[2].ReplyTo, "escalations+"+FormatTag("ESC", id)+".") {
 		t.Errorf("error mail threading: In-Reply-To %q Reply-To %q", got[2].InReplyTo, got[2].ReplyTo)
 	}
 }

@@ -202,6 +202,26 @@ DROP INDEX log_esc;
 CREATE INDEX timeline_esc ON timeline(esc_id, at, id);
 CREATE INDEX log_esc ON log(esc_id, at, id);
 `,
+	// 8: the trust boundary (§11). Secrets the daemon keeps (the reply-key
+	// secret: the newest unretired one makes keys, retired ones are still
+	// accepted for a while); the events the rate limits count, an hour
+	// back; and whether staff confirmed the vendor of an escalation.
+	`
+CREATE TABLE secrets (
+	id         INTEGER PRIMARY KEY,
+	purpose    TEXT NOT NULL,
+	secret     BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	retired_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE rate_events (
+	kind TEXT NOT NULL,
+	key  TEXT NOT NULL,
+	at   INTEGER NOT NULL
+);
+CREATE INDEX rate_events_key ON rate_events(kind, key, at);
+ALTER TABLE escalations ADD COLUMN vendor_confirmed INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

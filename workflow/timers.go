@@ -35,6 +35,12 @@ func (e *Engine) RunTimers(ctx context.Context) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
+	if err := e.alertHeldNotifications(ctx, now); err != nil {
+		return 0, err
+	}
+	if err := e.pruneRateEvents(ctx, now); err != nil {
+		return 0, err
+	}
 	fired := 0
 	for _, id := range due {
 		var n int
@@ -115,7 +121,7 @@ func (e *Engine) slaAtRisk(tx *Tx, s *escState, now time.Time) error {
 	}
 	m := e.outgoing(s, "alert", "SLA at risk: "+s.Subject, "auto-generated", to, now)
 	m.Body = body
-	if err := e.enqueue(tx, m, now); err != nil {
+	if err := e.enqueueEach(tx, m, now); err != nil {
 		return err
 	}
 	return addTimeline(tx, s.ID, now, what+"; roster alerted", "")
@@ -138,7 +144,7 @@ func (e *Engine) remind(tx *Tx, s *escState, now time.Time) error {
 	}
 	m := e.outgoing(s, "reminder", "Reminder: update overdue - "+s.Subject, "auto-generated", to, now)
 	m.Body = body
-	if err := e.enqueue(tx, m, now); err != nil {
+	if err := e.enqueueEach(tx, m, now); err != nil {
 		return err
 	}
 	names := make([]string, len(to))

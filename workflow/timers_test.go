@@ -233,7 +233,7 @@ func TestUpdateOverdueReminder(t *testing.T) {
 			if m.Subject != "Reminder: update overdue - Orders fail [ESC-00042]" {
 				t.Errorf("subject %q", m.Subject)
 			}
-			if m.Headers[0] != [2]string{"Auto-Submitted", "auto-generated"} || m.ReplyTo != "escalations+ESC-00042@example.com" || m.InReplyTo == "" {
+			if m.Headers[0] != [2]string{"Auto-Submitted", "auto-generated"} || m.ReplyTo != e.replyAddress("ESC-00042", m.To[0].Email) || !strings.HasPrefix(m.ReplyTo, "escalations+ESC-00042") || m.InReplyTo == "" {
 				t.Errorf("headers %v, Reply-To %q, In-Reply-To %q", m.Headers, m.ReplyTo, m.InReplyTo)
 			}
 			if !strings.Contains(m.Body, "/update ") || !strings.Contains(m.Body, "2026-11-28 18:05 UTC") {

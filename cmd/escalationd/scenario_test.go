@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,9 @@ type letter struct {
 	inReplyTo string            // Message-ID without brackets
 	attach    map[string]string // file name → content
 	arrived   time.Time
+	// unsigned: mail from the staff domain without the Authentication-Results
+	// the receiving server writes for a DKIM-signed message (a forgery).
+	unsigned bool
 }
 
 // deliver appends l to INBOX and returns its Message-ID.
@@ -57,6 +61,11 @@ func (s *scene) deliver(l letter) string {
 	}
 	mid := fmt.Sprintf("scene-%d@%s", s.seq, addr.Address[strings.LastIndexByte(addr.Address, '@')+1:])
 	var b strings.Builder
+	if strings.HasSuffix(strings.ToLower(addr.Address), "@example.com") && !l.unsigned {
+		// What mx.example.com, the config's staff.authserv_id, adds to
+		// staff mail it received DKIM-signed (§11).
+		b.WriteString("Authentication-Results: mx.example.com; dkim=pass header.d=example.com header.s=s1; dmarc=pass header.from=example.com\n")
+	}
 	fmt.Fprintf(&b, "From: %s\nTo: Escalations <escalations@example.com>\nSubject: %s\nDate: %s\nMessage-ID: <%s>\n",
 		l.from, l.subject, l.arrived.Format(time.RFC1123Z), mid)
 	if l.inReplyTo != "" {
@@ -176,9 +185,16 @@ func kindOf(m localmail.Received) string {
 func checkHeaders(t *testing.T, m localmail.Received, tag, autoSubmitted, inReplyTo string) {
 	t.Helper()
 	h := m.Header
+	replyTo := "<escalations+" + tag + "@example.com>"
+	if len(m.To) == 1 && strings.HasSuffix(m.To[0], "@example.com") {
+		// Staff get their own keyed reply address (§11).
+		if got := h.Get("Reply-To"); regexp.MustCompile(`^<escalations\+` + tag + `\.[a-z2-7]{12}@example\.com>$`).MatchString(got) {
+			replyTo = got
+		}
+	}
 	want := map[string]string{
 		"Auto-Submitted":           autoSubmitted,
-		"Reply-To":                 "<escalations+" + tag + "@example.com>",
+		"Reply-To":                 replyTo,
 		"X-Auto-Response-Suppress": "All",
 		"X-Escalationd-Loop":       "escalations@example.com",
 		"In-Reply-To":              "<" + inReplyTo + ">",
@@ -301,7 +317,12 @@ func TestScenarioExecutiveTriggers(t *testing.T) {
 // severity and timeline.
 func TestScenarioVendorCaseRequest(t *testing.T) {
 	// A vendor outside the staff domain, as in production.
-	s := newScene(t, func(c *config.Config) { c.Vendors.AWS = "support@aws.test" })
+	// Initech is a customer: only a customer's words reach a vendor on
+	// their own (§11).
+	s := newScene(t, func(c *config.Config) {
+		c.Vendors.AWS = "support@aws.test"
+		c.Customers = append(c.Customers, config.Customer{Domain: "initech.test", Name: "Initech"})
+	})
 	mid := s.deliver(letter{from: "Li Wei <li.wei@initech.test>", subject: "S3 returns 503", arrived: t0.Add(-3 * time.Minute),
 		body: "Since 08:00 every upload to our S3 bucket fails with 503 and checkout is down.\nPlease open a case with AWS."})
 	got := s.cycle(t0)
@@ -314,7 +335,7 @@ func TestScenarioVendorCaseRequest(t *testing.T) {
 	contains(t, "case request", bodyOf(t, vendor),
 		"Hello AWS support,",
 		"Severity: 2 - High",
-		"Business impact:\n- customer li.wei@initech.test, Vendor escalation at Case opened\n- explicit request to escalate to AWS (\"Please open a case with AWS\")",
+		"Business impact:\n- customer Initech (li.wei@initech.test), Vendor escalation at Case opened\n- explicit request to escalate to AWS (\"Please open a case with AWS\")",
 		"Timeline:\n2026-11-28 14:02 UTC - Initial escalation received from li.wei@initech.test\n2026-11-28 14:05 UTC - Classified Vendor, level Case opened, status ESCALATED",
 		"Our reference: ESC-00001")
 	track := s.tracking(1)

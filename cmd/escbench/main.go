@@ -252,6 +252,9 @@ escalation:
 limits:
   max_message_bytes: %d
   acks_per_sender_per_hour: 100000
+  acks_per_domain_per_hour: 100000
+  acks_per_hour: 100000
+  notifications_per_hour: 100000
 staff:
   domains: [example.com]
 roster: {technical: {}, executive: {}, vendor: {}}

@@ -79,7 +79,14 @@ type SLA struct {
 type Limits struct {
 	MaxMessageBytes      int64         `mapstructure:"max_message_bytes"`
 	AckMaxAge            time.Duration `mapstructure:"ack_max_age"`
-	AcksPerSenderPerHour int           `mapstructure:"acks_per_sender_per_hour"`
+	AcksPerSenderPerHour int           `mapstructure:"acks_per_sender_per_hour"` // per address, case-folded, plus-tag removed
+	AcksPerDomainPerHour int           `mapstructure:"acks_per_domain_per_hour"` // per domain; customers domains exempt
+	AcksPerHour          int           `mapstructure:"acks_per_hour"`            // in all
+	// NotificationsPerHour bounds the roster notifications of new
+	// escalations, counted per escalation, not per recipient.
+	NotificationsPerHour           int  `mapstructure:"notifications_per_hour"`
+	UpdatesPerEscalationPerHour    int  `mapstructure:"updates_per_escalation_per_hour"`
+	AckRequiresAuthenticatedSender bool `mapstructure:"ack_requires_authenticated_sender"`
 }
 
 // Staff says who may give commands.
@@ -88,6 +95,9 @@ type Staff struct {
 	Addresses            []string `mapstructure:"addresses"`
 	RequireAuthenticated bool     `mapstructure:"require_authenticated"`
 	AuthservID           string   `mapstructure:"authserv_id"`
+	// ReplyKeySecretFile holds the secret reply keys are made from; ""
+	// means a secret the daemon generates once and keeps in its store.
+	ReplyKeySecretFile string `mapstructure:"reply_key_secret_file"`
 }
 
 // Customer names a customer by its mail domain.
@@ -181,13 +191,18 @@ func Default() Config {
 			TimerTick: 30 * time.Second,
 		},
 		Limits: Limits{
-			MaxMessageBytes:      26214400,
-			AckMaxAge:            24 * time.Hour,
-			AcksPerSenderPerHour: 5,
+			MaxMessageBytes:             26214400,
+			AckMaxAge:                   24 * time.Hour,
+			AcksPerSenderPerHour:        5,
+			AcksPerDomainPerHour:        20,
+			AcksPerHour:                 200,
+			NotificationsPerHour:        200,
+			UpdatesPerEscalationPerHour: 6,
 		},
 		Staff: Staff{
-			Domains:    []string{"example.com"},
-			AuthservID: "mx.example.com",
+			Domains:              []string{"example.com"},
+			RequireAuthenticated: true,
+			AuthservID:           "mx.example.com",
 		},
 		Customers: []Customer{{Domain: "acme.test", Name: "Acme Corp", Tier: "enterprise"}},
 		Vendors: Vendors{

@@ -70,7 +70,8 @@ func TestDefaultValidates(t *testing.T) {
 	}
 	if c.IMAP.Port != 993 || c.SMTP.Port != 587 || c.IMAP.PollInterval != time.Minute ||
 		c.Escalation.SLA != (SLA{8 * time.Hour, 24 * time.Hour, 24 * time.Hour}) ||
-		c.Limits != (Limits{26214400, 24 * time.Hour, 5}) || c.Classification.RepeatWindow != 720*time.Hour {
+		c.Limits != (Limits{MaxMessageBytes: 26214400, AckMaxAge: 24 * time.Hour, AcksPerSenderPerHour: 5, AcksPerDomainPerHour: 20, AcksPerHour: 200, NotificationsPerHour: 200, UpdatesPerEscalationPerHour: 6}) ||
+		!c.Staff.RequireAuthenticated || c.Classification.RepeatWindow != 720*time.Hour {
 		t.Errorf("Default() = %+v", c)
 	}
 }
@@ -158,12 +159,12 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "partial sections keep the other defaults; [] clears a list, an empty value does not",
-			yaml: minimal + "escalation: {sla: {technical: 1h}}\nstaff:\n  domains: []\n  authserv_id:\nclassification: {keywords: {sla_risk: [breach]}}\n",
+			yaml: minimal + "escalation: {sla: {technical: 1h}}\nstaff:\n  domains: []\n  require_authenticated:\nclassification: {keywords: {sla_risk: [breach]}}\n",
 			check: func(t *testing.T, c Config) {
 				if c.Escalation.SLA != (SLA{time.Hour, 24 * time.Hour, 24 * time.Hour}) {
 					t.Errorf("sla = %+v", c.Escalation.SLA)
 				}
-				if c.Staff.Domains == nil || len(c.Staff.Domains) != 0 || c.Staff.Addresses != nil || c.Staff.AuthservID != "mx.example.com" {
+				if c.Staff.Domains == nil || len(c.Staff.Domains) != 0 || c.Staff.Addresses != nil || !c.Staff.RequireAuthenticated || c.Staff.AuthservID != "" {
 					t.Errorf("staff = %#v", c.Staff)
 				}
 				if want := (Keywords{SLARisk: []string{"breach"}}); !reflect.DeepEqual(c.Classification.Keywords, want) {
@@ -363,8 +364,8 @@ func TestEveryKeyHasAnEnvName(t *testing.T) {
 			t.Errorf("env name of %s = %q, want %q", key, got[key], env)
 		}
 	}
-	if len(got) != 58 {
-		t.Errorf("%d keys, want 58: a field was added or lost its tag", len(got))
+	if len(got) != 64 {
+		t.Errorf("%d keys, want 64: a field was added or lost its tag", len(got))
 	}
 }
 

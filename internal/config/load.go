@@ -102,6 +102,7 @@ func loadBase() Config {
 	c.IMAP.Host = ""
 	c.IMAP.Username = ""
 	c.SMTP.Host = ""
+	c.Staff.AuthservID = "" // trust no Authentication-Results until told whose
 	c.Customers = nil
 	c.Vendors = Vendors{}
 	c.Roster = Roster{}

@@ -107,8 +107,19 @@ func (c *Config) Validate() error {
 		v.add("limits.max_message_bytes", "must be a positive number of bytes, e.g. 26214400 (25 MiB)")
 	}
 	v.positive("limits.ack_max_age", c.Limits.AckMaxAge)
-	if c.Limits.AcksPerSenderPerHour < 0 {
-		v.add("limits.acks_per_sender_per_hour", "must be 0 or more")
+	for _, l := range []struct {
+		key string
+		n   int
+	}{
+		{"limits.acks_per_sender_per_hour", c.Limits.AcksPerSenderPerHour},
+		{"limits.acks_per_domain_per_hour", c.Limits.AcksPerDomainPerHour},
+		{"limits.acks_per_hour", c.Limits.AcksPerHour},
+		{"limits.notifications_per_hour", c.Limits.NotificationsPerHour},
+		{"limits.updates_per_escalation_per_hour", c.Limits.UpdatesPerEscalationPerHour},
+	} {
+		if l.n < 0 {
+			v.add(l.key, "must be 0 or more")
+		}
 	}
 
 	for i, d := range c.Staff.Domains {
@@ -129,9 +140,6 @@ func (c *Config) Validate() error {
 			continue
 		}
 		v.address(key, a, true)
-	}
-	if c.Staff.RequireAuthenticated && c.Staff.AuthservID == "" {
-		v.add("staff.authserv_id", "required when staff.require_authenticated is true: the authserv-id your receiving server writes in Authentication-Results")
 	}
 
 	seen := map[string]int{}

@@ -59,6 +59,9 @@ escalation:
   timer_tick: 30s
 limits:
   acks_per_sender_per_hour: 100000
+  acks_per_domain_per_hour: 100000
+  acks_per_hour: 100000
+  notifications_per_hour: 100000
 staff:
   domains: [example.com]
 roster:

@@ -209,12 +209,35 @@ func TestWorkflowOverRealServers(t *testing.T) {
 	waitMail(t, addrs, tier2Box, gotMsg.isNotice, 1, 10*time.Second)
 	waitFile(t, f.Tracking(1), 10*time.Second, "**Level**: Tier 2", "Escalation acknowledged")
 
-	// Staff (lead@, staff by its domain) escalate it.
+	// Staff (lead@, staff by its domain) escalate it from their mail
+	// client: nothing authenticates that mail (no Authentication-Results
+	// is trusted here), so the command is not applied, and lead@ gets one
+	// mail listing it, whose Reply-To is lead's own keyed address (§11).
 	cmd := &outMsg{From: "Sam Ortiz <" + stack.Lead + ">", To: stack.Escalations,
 		Subject: "Re: Checkout API returns 500 errors [ESC-00001]", InReplyTo: req.MessageID, References: req.MessageID,
 		Body: "/escalate customer is furious\n\nTaking this to Tier 3 now.\n"}
 	sendSMTP(t, addrs, cmd, "")
-	d.waitLog(t, `msg="staff command applied" escalation=ESC-00001 .*command="/escalate customer is furious"`, 10*time.Second)
+	notice := waitMail(t, addrs, leadBox, func(m gotMsg) bool {
+		return strings.HasPrefix(m.get("Subject"), "Commands not applied:") && strings.Contains(m.get("Subject"), "[ESC-00001]")
+	}, 1, 20*time.Second)[0]
+	forgedTrack := waitFile(t, f.Tracking(1), 10*time.Second, "1 command(s) from "+stack.Lead+" not applied: mail not authenticated")
+	t.Logf("after the unauthenticated command, lead@ got %q (Reply-To %s):\n%s\ntracking file:\n%s",
+		notice.get("Subject"), notice.Header.Get("Reply-To"), notice.Body, forgedTrack)
+	keyAddr := strings.Trim(notice.Header.Get("Reply-To"), "<> ")
+	if !regexp.MustCompile(`^escalations\+ESC-00001\.[a-z2-7]{12}@example\.com$`).MatchString(keyAddr) {
+		t.Fatalf("notice Reply-To %q, want lead's keyed address of ESC-00001", keyAddr)
+	}
+	if !strings.Contains(notice.Body, "/escalate customer is furious") {
+		t.Errorf("notice does not list the command:\n%s", notice.Body)
+	}
+	// A reply to it through Postfix and Dovecot, the command above the
+	// quote: Postfix and Dovecot deliver the keyed plus-address to the
+	// escalation mailbox, and the key proves lead@ wrote it.
+	reply := &outMsg{From: "Sam Ortiz <" + stack.Lead + ">", To: keyAddr,
+		Subject: "Re: " + notice.get("Subject"), InReplyTo: notice.msgID(), References: notice.msgID(),
+		Body: "/escalate customer is furious\n\nOn Fri, Escalations wrote:\n> /escalate customer is furious\n"}
+	sendSMTP(t, addrs, reply, "")
+	d.waitLog(t, `msg="staff command applied" escalation=ESC-00001 .*command="/escalate customer is furious"`, 20*time.Second)
 	tr := waitFile(t, f.Tracking(1), 10*time.Second, "**Level**: Tier 3", "customer is furious")
 	if !strings.Contains(tr, "**Status**: ESCALATED") {
 		t.Errorf("after /escalate, want status ESCALATED:\n%s", tr)

@@ -122,6 +122,7 @@ type daemonConfig struct {
 	// AcksPerSenderPerHour 0 means 1000: the rate limit is not what these
 	// tests look at, and it must not hide work; -1 writes 0 (no acks).
 	AcksPerSenderPerHour int
+	AcksPerDomainPerHour int // 0 means 100000
 
 	// Set overrides or adds any key, by its dotted path
 	// ("limits.ack_max_age": "1h", "roster.technical": map[string]any{...});
@@ -220,6 +221,11 @@ func writeConfig(t testing.TB, addrs stack.Addrs, c daemonConfig) daemonFiles {
 			"max_message_bytes":        26214400,
 			"ack_max_age":              "24h",
 			"acks_per_sender_per_hour": acks,
+			// The other limits of §11 are not what these tests are
+			// about, unless a test sets them.
+			"acks_per_domain_per_hour": orInt(c.AcksPerDomainPerHour, 100000),
+			"acks_per_hour":            100000,
+			"notifications_per_hour":   100000,
 		},
 		"staff": map[string]any{"domains": []string{"example.com"}},
 		"customers": []any{
@@ -652,6 +658,13 @@ func stopServer(t testing.TB, which string) {
 
 // ---------------------------------------------------------------------------
 // Mail
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
 
 // outMsg is a message a test sends or appends.
 type outMsg struct {
