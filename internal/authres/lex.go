@@ -94,8 +94,9 @@ func (p *scanner) quoted() (string, error) {
 	var b strings.Builder
 	for !p.eof() {
 		if n := p.fold(); n > 0 {
-			b.WriteByte(' ')
+			// Unfolding drops the line break and keeps the blank.
 			p.i += n
+			b.WriteByte(p.s[p.i-1])
 			continue
 		}
 		c := p.s[p.i]

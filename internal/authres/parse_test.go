@@ -44,6 +44,9 @@ func TestParse(t *testing.T) {
 			{Method: "dmarc", Value: "pass", Props: []Prop{{"", "action", "none"}, {"header", "from", "contoso.com"}}},
 			{Method: "compauth", Value: "pass", Reason: "100"},
 		}}},
+		{"folding in a quoted string keeps the blank", "mx; a=b c.d=\"x\r\n\ty\tz \\\t\"", Field{AuthservID: "mx", Results: []Result{
+			{Method: "a", Value: "b", Props: []Prop{{"c", "d", "x\ty\tz \t"}}},
+		}}},
 		{"encoded word is a word", "mx; dkim=fail (=?utf-8?q?=3B_dkim=3Dpass?=) header.d=a.test", Field{AuthservID: "mx", Results: []Result{
 			{Method: "dkim", Value: "fail", Props: []Prop{{"header", "d", "a.test"}}},
 		}}},
