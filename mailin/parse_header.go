@@ -27,6 +27,13 @@ func (p *parser) headers(h message.Header) {
 	fs := h.Fields()
 	for fs.Next() {
 		k := textproto.CanonicalMIMEHeaderKey(fs.Key())
+		if k == "Authentication-Results" {
+			// The trust boundary parses these itself (RFC 8601): decoding
+			// would turn an encoded word in a comment into a result (§11).
+			in.AuthResults = append(in.AuthResults, fs.Value())
+			in.Header[k] = append(in.Header[k], controlsToSpaces(fs.Value()))
+			continue
+		}
 		in.Header[k] = append(in.Header[k], controlsToSpaces(p.decodeText("", fs.Value())))
 	}
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/escalationd/escalationd/internal/authres"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -196,6 +198,34 @@ var parseCases = map[string]parseCase{
 						t.Errorf("Header[%q] = %q holds a line break", k, v)
 					}
 				}
+			}
+		},
+	},
+	"auth-results.eml": {
+		// The trusted field hides a "; dkim=pass" in an RFC 2047 encoded
+		// word inside a comment, and raw Latin-1 in another: both must
+		// reach the trust check as received, unfolded only.
+		subject: "Re: [ESC-00042] Database outage",
+		from:    workflow.Address{Name: "Team Lead", Email: "lead@example.com"},
+		text:    "/resolve done",
+		check: func(t *testing.T, in *workflow.Inbound) {
+			trusted := "mx.example.com; dkim=fail (=?us-ascii?Q?=29=3B_dkim=3Dpass_header.d=3Dexample.com_=28?=) header.d=example.com (caf\xe9)"
+			expect(t, "AuthResults", in.AuthResults, []string{
+				"relay.example.net; dkim=pass header.d=example.com",
+				trusted,
+				"mx.example.com; dkim=pass header.d=example.com",
+			})
+			if h := in.Header["Authentication-Results"]; len(h) != 3 || !strings.Contains(h[1], "=?us-ascii?Q?=29=3B_dkim") {
+				t.Errorf("Header Authentication-Results = %q, want the encoded word kept", h)
+			}
+			if v := authres.Evaluate(in.AuthResults, "mx.example.com", "example.com"); v.Pass() {
+				t.Errorf("the encoded word authenticated the sender: %s", v.Reason)
+			}
+			// Decoded, the same field would have said dkim=pass: the test
+			// would catch a decoder put back in the way.
+			dec, err := new(mime.WordDecoder).DecodeHeader(trusted)
+			if err != nil || !strings.Contains(dec, "; dkim=pass header.d=example.com") {
+				t.Errorf("decoded field %q (%v) hides no dkim=pass: the test proves nothing", dec, err)
 			}
 		},
 	},

@@ -49,8 +49,15 @@ type Inbound struct {
 	Date        time.Time
 
 	// Header holds every header field, keys in canonical MIME form
-	// ("Auto-Submitted"), values decoded where they are text.
+	// ("Auto-Submitted"), values decoded where they are text, except
+	// Authentication-Results: never RFC 2047-decoded (see AuthResults).
 	Header map[string][]string
+
+	// AuthResults holds the Authentication-Results field values of the
+	// message's own header, topmost first, exactly as received apart from
+	// unfolding: no RFC 2047 decoding, no charset conversion, so an encoded
+	// word in a comment stays a word (§11). The trust checks read only this.
+	AuthResults []string
 
 	Text         string   // body text: text/plain preferred, else HTML turned into text
 	TextFromHTML bool     // Text was converted from an HTML-only body
