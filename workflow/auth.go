@@ -12,6 +12,9 @@ import (
 // parsed from its raw bytes (in.AuthResults); text in the body never counts.
 // An aligned SPF pass alone is not enough. The reason says what was found.
 func authenticatedSender(in *Inbound, authservID string) (bool, string) {
+	if authservID == "" {
+		return false, "staff.authserv_id is not set: no Authentication-Results is trusted"
+	}
 	v := authres.Evaluate(in.AuthResults, authservID, domainOf(in.From.Email))
 	switch {
 	case v.DMARC || v.DKIM:
@@ -27,15 +30,9 @@ func authenticatedSender(in *Inbound, authservID string) (bool, string) {
 // limits.ack_requires_authenticated_sender asks of a message before it is
 // acknowledged (§11 Backscatter). The reason says what was found.
 func senderPasses(in *Inbound, authservID string) (bool, string) {
+	if authservID == "" {
+		return false, "staff.authserv_id is not set: no Authentication-Results is trusted"
+	}
 	v := authres.Evaluate(in.AuthResults, authservID, domainOf(in.From.Email))
 	return v.Pass(), v.Reason
-}
-
-// senderPasses reports whether in passes an aligned check in the trusted
-// Authentication-Results (limits.ack_requires_authenticated_sender).
-func senderPasses(in *Inbound, authservID string) (bool, string) {
-	if authservID == "" {
-		return false, "staff.authserv_id is not set"
-	}
-	return authenticatedSender(in, authservID)
 }

@@ -106,9 +106,6 @@ func TestUnauthenticatedStaffCannotCommand(t *testing.T) {
 		if v.Status == StatusResolved {
 			t.Fatalf("a staff mail with %q resolved the escalation", fields)
 		}
-		if last := v.Timeline[len(v.Timeline)-1].Text; !strings.Contains(last, "ignored") {
-			t.Errorf("timeline ends with %q, want the ignored command lines", last)
-		}
 		var why []string
 		for _, te := range v.Timeline {
 			if strings.Contains(te.Text, "not authenticated (") {

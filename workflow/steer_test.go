@@ -60,7 +60,7 @@ func inMail(c *clock, from, subject, text string) *Inbound {
 		Subject: subject, Text: text, RawSHA256: fmt.Sprintf("raw-%d", n),
 	}
 	if strings.HasSuffix(strings.ToLower(from), "@example.com") {
-		in.Header = map[string][]string{"Authentication-Results": {"mx.example.com; dkim=pass header.d=example.com header.s=s1"}}
+		in.AuthResults = []string{"mx.example.com; dkim=pass header.d=example.com header.s=s1"}
 	}
 	return in
 }

@@ -18,7 +18,7 @@ import (
 // Authentication-Results, sent to the plain escalation address.
 func forged(c *clock, id int64, from, text string) *Inbound {
 	in := replyTo(c, id, from, text)
-	in.Header = nil
+	in.AuthResults = nil
 	return in
 }
 
@@ -303,7 +303,7 @@ func TestAckRequiresAuthenticatedSender(t *testing.T) {
 	quiet(e)
 	ingest(t, e, inMail(c, "anon@target.test", "help", "down"))
 	signed := inMail(c, "jane@acme.test", "help", "down")
-	signed.Header = map[string][]string{"Authentication-Results": {"mx.example.com; dkim=pass header.d=acme.test; dmarc=pass header.from=acme.test"}}
+	signed.AuthResults = []string{"mx.example.com; dkim=pass header.d=acme.test; dmarc=pass header.from=acme.test"}
 	ingest(t, e, signed)
 	got := queuedKind(t, e, "ack")
 	if len(got) != 1 || got[0].To[0].Email != "jane@acme.test" {
