@@ -16,8 +16,11 @@ var outOfOffice = regexp.MustCompile(`(?i)^\s*(` + strings.Join([]string{
 	`risposta automatica`, `fuori sede`, `resposta automática`,
 }, "|") + `)`)
 
-// noReplySender matches local parts that never read replies.
-var noReplySender = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?)([+@-]|$)`)
+// noReplySender matches local parts that never read replies: a word
+// such as noreply, no_reply, do-not-reply, donotreply, mailer-daemon,
+// postmaster or bounce(s), alone or between separators
+// (gmail-noreply, noreply-alerts, billing.donotreply).
+var noReplySender = regexp.MustCompile(`(?i)(^|[-_.+])(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?)([-_.+]|$)`)
 
 // Automatic reports whether in is automatic mail (§10) and why: such mail
 // gets no automatic reply, opens no escalation and changes no status. own is

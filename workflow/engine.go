@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -252,6 +253,29 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 		return Result{Disposition: Duplicate}, advanceCheckpoint(tx, ref)
 	}
 
+	if in.DeliveryReport == nil && !usableSender(in.From.Email) {
+		// Nobody to answer and nobody to thread by: a person looks at it.
+		const reason = "no sender address"
+		e.log.Warn("message quarantined", "uid", in.UID, "message_id", in.MessageID, "reason", reason)
+		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, now); err != nil {
+			return Result{}, err
+		}
+		in.RemoveSpool()
+		return Result{Disposition: Quarantined}, advanceCheckpoint(tx, ref)
+	}
+	reusedUID, err := reusedMessageID(tx, in)
+	if err != nil {
+		return Result{}, err
+	}
+	if reusedUID != 0 {
+		// Two different messages share this Message-ID: it no longer
+		// says which thread a reply belongs to.
+		if _, err := tx.Exec(`INSERT INTO thread_ids(message_id, esc_id, outbound, ambiguous) SELECT ?, esc_id, 0, 1 FROM messages WHERE uid = ? AND message_id = ? AND esc_id IS NOT NULL LIMIT 1
+			ON CONFLICT(message_id) DO UPDATE SET ambiguous = 1`, in.MessageID, reusedUID, in.MessageID); err != nil {
+			return Result{}, fmt.Errorf("store: mark Message-ID ambiguous: %w", err)
+		}
+	}
+
 	id, via, err := e.router.route(tx, in)
 	if err != nil {
 		return Result{}, err
@@ -295,6 +319,11 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 	} else if err := e.reply(tx, id, in, via, now); err != nil {
 		return Result{}, err
 	}
+	if reusedUID != 0 {
+		if err := addTimeline(tx, id, now, fmt.Sprintf("Message-ID <%s> reused: another message (UID %d) has it too; applied as a message of its own", OneLine(in.MessageID), reusedUID), in.From.Email); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := e.logInbound(tx, id, in, now); err != nil {
 		return Result{}, err
 	}
@@ -318,6 +347,13 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 		return Result{}, err
 	}
 	return res, advanceCheckpoint(tx, ref)
+}
+
+// usableSender reports whether addr is an address mail can go back to.
+func usableSender(addr string) bool {
+	addr = strings.TrimSpace(addr)
+	at := strings.LastIndexByte(addr, '@')
+	return at > 0 && at < len(addr)-1 && !strings.ContainsAny(addr, " \t\r\n<>()")
 }
 
 // ownMessageID reports whether a Message-ID is one the daemon generated.
@@ -367,15 +403,6 @@ func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64,
 // (same Message-ID, or same bytes), or "".
 func (e *Engine) duplicateOf(tx *Tx, in *Inbound) (string, error) {
 	var uid int64
-	if in.MessageID != "" {
-		err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND disposition = 'applied' LIMIT 1`, in.MessageID).Scan(&uid)
-		if err == nil {
-			return fmt.Sprintf("Message-ID <%s> (UID %d)", in.MessageID, uid), nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("store: look up Message-ID: %w", err)
-		}
-	}
 	if in.RawSHA256 != "" {
 		err := tx.QueryRow(`SELECT uid FROM messages WHERE sha256 = ? AND disposition = 'applied' LIMIT 1`, in.RawSHA256).Scan(&uid)
 		if err == nil {
@@ -385,7 +412,50 @@ func (e *Engine) duplicateOf(tx *Tx, in *Inbound) (string, error) {
 			return "", fmt.Errorf("store: look up digest: %w", err)
 		}
 	}
+	if in.MessageID != "" {
+		// The same Message-ID is a copy only with the same content: some
+		// clients and scripts give every message one Message-ID (§10).
+		// A message recorded before content digests existed ('') counts
+		// as a copy, as it did then.
+		err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND (content_sha = ? OR content_sha = '') AND disposition = 'applied' LIMIT 1`,
+			in.MessageID, contentDigest(in)).Scan(&uid)
+		if err == nil {
+			return fmt.Sprintf("Message-ID <%s> with the same sender, date and text (UID %d)", in.MessageID, uid), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("store: look up Message-ID: %w", err)
+		}
+	}
 	return "", nil
+}
+
+// reusedMessageID returns the UID of an applied message with in's
+// Message-ID but other content (0 for none).
+func reusedMessageID(tx *Tx, in *Inbound) (int64, error) {
+	if in.MessageID == "" {
+		return 0, nil
+	}
+	var uid int64
+	err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND disposition = 'applied' LIMIT 1`, in.MessageID).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: look up Message-ID: %w", err)
+	}
+	return uid, nil
+}
+
+// contentDigest identifies a message's content apart from its transport
+// headers: the sender, the Date and the body text.
+func contentDigest(in *Inbound) string {
+	h := sha256.New()
+	date := int64(0)
+	if !in.Date.IsZero() {
+		date = in.Date.Unix()
+	}
+	fmt.Fprintf(h, "%s\x00%d\x00%s", strings.ToLower(strings.TrimSpace(in.From.Email)), date, in.Text)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // recordMessage records what became of a fetched message. The same UID seen
@@ -400,12 +470,16 @@ func recordMessage(tx *Tx, ref MessageRef, in *Inbound, escID int64, d Dispositi
 	if escID != 0 {
 		esc = escID
 	}
-	_, err := tx.Exec(`INSERT INTO messages(mailbox, uidvalidity, uid, message_id, sha256, esc_id, disposition, reason, internal_date, handled_at, raw_path)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var content string
+	if in != nil && in.MessageID != "" {
+		content = contentDigest(in)
+	}
+	_, err := tx.Exec(`INSERT INTO messages(mailbox, uidvalidity, uid, message_id, sha256, esc_id, disposition, reason, internal_date, handled_at, raw_path, content_sha)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET marked = 0,
 			disposition = CASE WHEN messages.disposition = 'applied' THEN 'applied' ELSE excluded.disposition END,
 			reason = CASE WHEN messages.disposition = 'applied' THEN messages.reason ELSE excluded.reason END`,
-		ref.Mailbox, ref.UIDValidity, ref.UID, mid, sha, esc, string(d), reason, ms(ref.InternalDate), ms(now), raw)
+		ref.Mailbox, ref.UIDValidity, ref.UID, mid, sha, esc, string(d), reason, ms(ref.InternalDate), ms(now), raw, content)
 	if err != nil {
 		return fmt.Errorf("store: record message UID %d: %w", ref.UID, err)
 	}

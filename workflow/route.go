@@ -88,7 +88,9 @@ func (r router) route(tx *Tx, in *Inbound) (id int64, via string, err error) {
 			continue
 		}
 		var esc int64
-		err := tx.QueryRow(`SELECT esc_id FROM thread_ids WHERE message_id = ?`, mid).Scan(&esc)
+		// A Message-ID that two different messages share names no
+		// thread (§10).
+		err := tx.QueryRow(`SELECT esc_id FROM thread_ids WHERE message_id = ? AND ambiguous = 0`, mid).Scan(&esc)
 		if err == nil {
 			return esc, "In-Reply-To/References", nil
 		}

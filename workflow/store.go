@@ -222,6 +222,13 @@ CREATE TABLE rate_events (
 CREATE INDEX rate_events_key ON rate_events(kind, key, at);
 ALTER TABLE escalations ADD COLUMN vendor_confirmed INTEGER NOT NULL DEFAULT 0;
 `,
+	// 9: messages that reuse a Message-ID. A digest of sender, date and
+	// text tells a copy from another message under the same id, and a
+	// Message-ID that two different messages share threads nothing.
+	`
+ALTER TABLE messages ADD COLUMN content_sha TEXT NOT NULL DEFAULT '';
+ALTER TABLE thread_ids ADD COLUMN ambiguous INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

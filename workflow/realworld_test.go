@@ -1,0 +1,81 @@
+package workflow
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Real-world mail that ordinary clients accept (issue of the corpus run).
+
+func TestReusedMessageIDIsNotADuplicate(t *testing.T) {
+	e, c := newTestEngine(t, nil)
+	quiet(e)
+	const shared = "xxx@xxxx.xxx"
+	first := inMail(c, "jane@acme.test", "Printer on fire", "The printer is on fire.")
+	first.MessageID = shared
+	r1 := ingest(t, e, first)
+	second := inMail(c, "bob@globex.test", "VPN down", "The VPN is down for everyone.")
+	second.MessageID = shared
+	r2 := ingest(t, e, second)
+	if r2.Disposition != Applied || !r2.New || r2.EscalationID == r1.EscalationID {
+		t.Fatalf("second message with the same Message-ID: %+v, want a new escalation of its own", r2)
+	}
+	if s := snap(t, e, r2.EscalationID); !snapHas(s, "Message-ID <"+shared+"> reused") {
+		t.Errorf("timeline lacks the reuse note: %v", s.timeline)
+	}
+	// The same message again, other transport bytes: a duplicate.
+	again := inMail(c, "bob@globex.test", "VPN down", "The VPN is down for everyone.")
+	again.MessageID, again.Date, again.RawSHA256 = shared, second.Date, "other-bytes"
+	if r := ingest(t, e, again); r.Disposition != Duplicate {
+		t.Errorf("same sender, date and text under the same Message-ID: %s, want duplicate", r.Disposition)
+	}
+	// A reply naming the shared id threads nowhere: it opens its own.
+	reply := inMail(c, "jane@acme.test", "Re: something", "Any news?")
+	reply.InReplyTo = []string{shared}
+	r3 := ingest(t, e, reply)
+	if !r3.New {
+		t.Errorf("a reply to an ambiguous Message-ID went into %s", e.Tag(r3.EscalationID))
+	}
+}
+
+func TestNoSenderIsQuarantined(t *testing.T) {
+	e, c := newTestEngine(t, nil)
+	quiet(e)
+	for _, from := range []string{"", "undisclosed-recipients:;", "jane", "@acme.test"} {
+		in := inMail(c, from, "No sender", "Hello")
+		r := ingest(t, e, in)
+		if r.Disposition != Quarantined {
+			t.Errorf("From %q: %s, want quarantined", from, r.Disposition)
+		}
+	}
+	var n int
+	var reason string
+	if err := e.st.db.QueryRowContext(context.Background(), `SELECT count(*), max(reason) FROM messages WHERE disposition = 'quarantined'`).Scan(&n, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 || reason != "no sender address" {
+		t.Errorf("%d quarantined with reason %q", n, reason)
+	}
+	if list, _ := e.List(context.Background()); len(list) != 0 {
+		t.Errorf("%d escalations opened", len(list))
+	}
+}
+
+func TestNoReplySenders(t *testing.T) {
+	for _, from := range []string{
+		"gmail-noreply@google.com", "noreply@x.test", "no_reply@x.test", "no-reply@x.test", "no.reply@x.test",
+		"donotreply@x.test", "do-not-reply@x.test", "do_not_reply@x.test", "billing.donotreply@x.test",
+		"noreply-alerts@x.test", "mailer-daemon@x.test", "MAILER-DAEMON@x.test", "postmaster@x.test", "bounces+123@x.test",
+		"notifications-noreply@linkedin.test",
+	} {
+		if auto, _ := Automatic(&Inbound{From: Address{Email: from}, Date: time.Now()}, "escalations@example.com", nil); !auto {
+			t.Errorf("%s is not recognised as a sender that does not read replies", from)
+		}
+	}
+	for _, from := range []string{"noreen@x.test", "replyall@x.test", "bouncer@x.test", "donald@x.test", "jane.reply@x.test", "postmasters-guild@x.test"} {
+		if auto, why := Automatic(&Inbound{From: Address{Email: from}}, "escalations@example.com", nil); auto {
+			t.Errorf("%s taken for automatic mail: %s", from, why)
+		}
+	}
+}
