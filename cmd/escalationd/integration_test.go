@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/internal/localmail"
 	"github.com/escalationd/escalationd/workflow"
@@ -512,5 +513,57 @@ func TestSecondDaemonRefused(t *testing.T) {
 	release()
 	if code := h.once(time.Now); code != exitOK {
 		t.Errorf("once after the lock was released exit %d", code)
+	}
+}
+
+// TestQuarantinedMessageMovedBackIsTriedAgain: an operator who raises the
+// limit a message broke and moves it back from the quarantine mailbox into
+// the mailbox gets it handled: to the daemon it is a new message (a new
+// UID), with no attempts counted against it.
+func TestQuarantinedMessageMovedBackIsTriedAgain(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Limits.MaxMessageBytes = 4096 })
+	big := append([]byte("From: Big Request <big@acme.test>\r\nSubject: huge logs attached\r\nMessage-ID: <big@acme.test>\r\n\r\n"), bytes.Repeat([]byte("log line\r\n"), 1000)...)
+	if _, err := h.imap.Append("INBOX", big, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("once exit %d", code)
+	}
+	q, err := h.imap.Messages("Quarantine")
+	if err != nil || len(q) != 1 {
+		t.Fatalf("Quarantine holds %d messages (%v), want 1", len(q), err)
+	}
+	if n := len(acksOf(h.smtp.Received())); n != 0 {
+		t.Fatalf("%d acknowledgements for a quarantined message", n)
+	}
+
+	// The operator raises the limit and moves the message back.
+	h.cfg.Limits.MaxMessageBytes = 1 << 20
+	c, err := h.imap.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("Quarantine", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(imap.UIDSetNum(imap.UID(q[0].UID)), "INBOX").Wait(); err != nil {
+		t.Fatalf("MOVE back: %v", err)
+	}
+	c.Logout().Wait()
+	c.Close()
+
+	if code := h.once(time.Now); code != exitOK {
+		t.Fatalf("once after the move back: exit %d", code)
+	}
+	acks := acksOf(h.smtp.Received())
+	if len(acks) != 1 || acks[0].To[0] != "big@acme.test" {
+		t.Fatalf("acknowledgements %v, want one to big@acme.test", sentTo(acks))
+	}
+	if q, _ := h.imap.Messages("Quarantine"); len(q) != 0 {
+		t.Errorf("Quarantine holds %d messages after the retry", len(q))
+	}
+	list, err := h.inspect().engine.List(context.Background())
+	if err != nil || len(list) != 1 {
+		t.Errorf("%d escalations (%v), want 1", len(list), err)
 	}
 }
