@@ -23,7 +23,11 @@ import (
 	"github.com/escalationd/escalationd/workflow"
 )
 
-const waitTimeout = 10 * time.Second
+// waitTimeout bounds every wait in these tests, and every SMTP command the
+// sender sends. Each ends as soon as the answer comes, so this is only a
+// safety net against a hang, long enough that a busy machine never reaches
+// it.
+const waitTimeout = 2 * time.Minute
 
 func startSink(t *testing.T, opts localmail.SMTPOptions) *localmail.SMTPServer {
 	t.Helper()

@@ -248,19 +248,24 @@ func OpenMemoryStore() (*Store, error) {
 	return openDSN("file::memory:?_pragma=foreign_keys(ON)&_txlock=immediate", ":memory:")
 }
 
+// openBusyFor is how long opening a store keeps trying while it answers
+// SQLITE_BUSY. The switch to WAL that causes it takes milliseconds; the
+// limit is a safety net against a store that stays locked, set by time
+// rather than by a number of tries, which a busy machine would use up.
+const openBusyFor = time.Minute
+
 func openDSN(dsn, name string) (*Store, error) {
 	// A fresh file opened by two processes at once can answer SQLITE_BUSY
 	// while one of them switches it to WAL, before busy_timeout applies:
-	// try again for a few seconds.
-	var err error
-	for attempt := 1; attempt <= 40; attempt++ {
-		var s *Store
-		if s, err = openOnce(dsn, name); err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+	// try again, pausing a little longer each time (at most 200 ms).
+	deadline := time.Now().Add(openBusyFor)
+	for attempt := 1; ; attempt++ {
+		s, err := openOnce(dsn, name)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
 			return s, err
 		}
-		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		time.Sleep(min(time.Duration(attempt)*10*time.Millisecond, 200*time.Millisecond))
 	}
-	return nil, err
 }
 
 func openOnce(dsn, name string) (*Store, error) {

@@ -66,18 +66,26 @@ func demo(ctx context.Context, dir string, stdout io.Writer, log *slog.Logger) e
 	go func() { done <- d.run(runCtx) }()
 
 	// Done when every seeded message is handled and no mail is left queued.
-	deadline, cancelWait := context.WithTimeout(ctx, 20*time.Second)
-	defer cancelWait()
+	// A busy machine may take its time; the demo gives up only when nothing
+	// moves (no message handled, no mail sent) for demoStall.
 	var werr error
+	progress, moved := -1, time.Now()
 	for {
-		finished, err := demoFinished(deadline, d, len(seeds))
+		finished, p, err := demoFinished(ctx, d, len(seeds))
 		if err != nil || finished {
 			werr = err
 			break
 		}
+		if p != progress {
+			progress, moved = p, time.Now()
+		}
+		if time.Since(moved) > demoStall {
+			werr = fmt.Errorf("nothing handled or sent for %s", demoStall)
+			break
+		}
 		select {
-		case <-deadline.Done():
-			werr = deadline.Err()
+		case <-ctx.Done():
+			werr = ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 		if werr != nil {
@@ -95,26 +103,31 @@ func demo(ctx context.Context, dir string, stdout io.Writer, log *slog.Logger) e
 	return demoSummary(ctx, d, dir, len(seeds), smtpSrv, time.Since(start), stdout)
 }
 
+// demoStall is how long the demo waits for the daemon to handle a message
+// or send a mail before it gives up: a safety net against a hang, not a
+// measure of how long the demo takes (about a second on an idle machine).
+const demoStall = time.Minute
+
 // demoFinished reports whether all seeded messages are handled and the
-// outbox holds no queued mail.
-func demoFinished(ctx context.Context, d *daemon, seeded int) (bool, error) {
+// outbox holds no queued mail, and how far the daemon got: messages handled
+// plus mails no longer queued.
+func demoFinished(ctx context.Context, d *daemon, seeded int) (finished bool, progress int, err error) {
 	counts, err := d.engine.MessageCounts(ctx)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
-	if counts[workflow.Applied]+counts[workflow.Duplicate]+counts[workflow.Quarantined] < seeded {
-		return false, nil
-	}
+	handled := counts[workflow.Applied] + counts[workflow.Duplicate] + counts[workflow.Quarantined]
 	out, err := d.engine.Outbox(ctx)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
+	queued := 0
 	for _, m := range out {
 		if m.Status == "queued" {
-			return false, nil
+			queued++
 		}
 	}
-	return true, nil
+	return handled >= seeded && queued == 0, handled + len(out) - queued, nil
 }
 
 func demoConfig(cfg *config.Config, dir, imapAddr, smtpAddr string) error {

@@ -338,6 +338,7 @@ func TestOnceWithIMAPDownStillSends(t *testing.T) {
 
 func TestRunAcknowledgesThroughIdle(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) { c.IMAP.PollInterval = time.Hour })
+	logs := h.captureLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, h.cfg, time.Now, h.log) }()
@@ -353,19 +354,25 @@ func TestRunAcknowledgesThroughIdle(t *testing.T) {
 		}
 	}()
 
-	// The first message shows the daemon is up and idling; the second must
-	// arrive through IDLE, since polling would wait an hour.
+	// Each message is appended while the daemon idles (it logs "idling" once
+	// the server has accepted IDLE), so it must arrive through IDLE: polling
+	// would wait an hour. Waiting for that line first, rather than assuming
+	// the daemon is back in IDLE by the time the acknowledgement before went
+	// out, keeps the proof on a busy machine; and any wait well short of the
+	// hour proves it.
+	idling := func() int { return len(logs.lines("msg=idling")) }
 	msgs := demoMessages(time.Now())
 	for i, s := range []seed{msgs[0], msgs[4]} {
+		eventually(t, patience, fmt.Sprintf("the daemon idling before message %d", i+1), func() bool { return idling() > i })
 		start := time.Now()
 		if _, err := h.imap.Append("INBOX", s.raw, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		wctx, wcancel := context.WithTimeout(context.Background(), patience)
 		err := waitAcks(wctx, h.smtp, i+1)
 		wcancel()
 		if err != nil {
-			t.Fatalf("message %d not acknowledged within 2 s: %v", i+1, err)
+			t.Fatalf("message %d not acknowledged within %s (the poll interval is an hour): %v", i+1, patience, err)
 		}
 		t.Logf("message %d acknowledged %v after APPEND", i+1, time.Since(start).Round(time.Millisecond))
 	}

@@ -26,16 +26,16 @@ func TestDSN(t *testing.T) {
 	sendSMTP(t, addrs, req, "")
 
 	start := time.Now()
-	tr := waitFile(t, f.Tracking(1), 30*time.Second, "Delivery failure: "+stack.Ghost+": ")
+	tr := waitFile(t, f.Tracking(1), patience, "Delivery failure: "+stack.Ghost+": ")
 	t.Logf("request sent → delivery failure in the tracking file after %s", time.Since(start).Round(time.Millisecond))
 	for _, want := range []string{"Escalation acknowledged", "5.1.1"} {
 		if !strings.Contains(tr, want) {
 			t.Errorf("tracking file lacks %q:\n%s", want, tr)
 		}
 	}
-	d.waitLog(t, `msg="delivery report for mail the daemon sent"`, 5*time.Second)
+	d.waitLog(t, `msg="delivery report for mail the daemon sent"`, patience)
 	// The report is marked handled like any message.
-	waitUntil(t, 10*time.Second, "the report and the request marked handled", func() bool {
+	waitUntil(t, patience, "the report and the request marked handled", func() bool {
 		in := listBox(t, addrs, escBox, "INBOX")
 		seen := 0
 		for _, m := range in {

@@ -66,7 +66,7 @@ func TestHappyPath(t *testing.T) {
 			sendSMTP(t, addrs, req, "")
 
 			// The acknowledgement, as jane's mailbox has it.
-			ack := waitMail(t, addrs, janeBox, gotMsg.isAck, 1, 20*time.Second)[0]
+			ack := waitMail(t, addrs, janeBox, gotMsg.isAck, 1, patience)[0]
 			t.Logf("request sent → acknowledgement in jane's INBOX after %s (daemon started with it)", time.Since(start).Round(time.Millisecond))
 			want := map[string]string{
 				"Subject":                  "RE: " + subject + " - Escalation Acknowledged [ESC-00001]",
@@ -93,7 +93,7 @@ func TestHappyPath(t *testing.T) {
 			}
 
 			// The roster of Tier 2 is notified.
-			note := waitMail(t, addrs, tier2Box, func(m gotMsg) bool { return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00001]") }, 1, 10*time.Second)[0]
+			note := waitMail(t, addrs, tier2Box, func(m gotMsg) bool { return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00001]") }, 1, patience)[0]
 			if got := note.get("Return-Path"); got != "<"+stack.Escalations+">" {
 				t.Errorf("notification Return-Path = %q", got)
 			}
@@ -104,7 +104,7 @@ func TestHappyPath(t *testing.T) {
 			}
 
 			// The tracking file, in the §9 shape, once the sent ack is recorded.
-			tr := waitFile(t, f.Tracking(1), 10*time.Second, "Escalation acknowledged")
+			tr := waitFile(t, f.Tracking(1), patience, "Escalation acknowledged")
 			for _, h := range []string{
 				"# Escalation Tracking: Acme Corp — " + subject, "**ID**: ESC-00001", "**Type**: Technical", "**Level**: Tier 2",
 				"**Status**: ESCALATED", "**Customer**: Acme Corp (" + stack.Jane + ")", "**Opened**: ", "**Next Update Due**: ",
@@ -118,7 +118,7 @@ func TestHappyPath(t *testing.T) {
 
 			// The request is marked handled on the server.
 			reqID := strings.Trim(req.MessageID, "<>")
-			waitUntil(t, 10*time.Second, "request marked handled", func() bool {
+			waitUntil(t, patience, "request marked handled", func() bool {
 				in := listBox(t, addrs, escBox, "INBOX")
 				if v.processed == "" {
 					return len(in) == 1 && in[0].MessageID == reqID && in[0].has(imap.FlagSeen)
@@ -134,8 +134,8 @@ func TestHappyPath(t *testing.T) {
 				InReplyTo: "<" + ack.msgID() + ">", References: req.MessageID + " <" + ack.msgID() + ">",
 				Body: "Still down. We restarted the primary, no change.\n\n> Thank you for escalating this\n"}
 			sendSMTP(t, addrs, reply, "")
-			d.waitLog(t, `msg="message applied".* escalation=ESC-00001 via=In-Reply-To/References`, 10*time.Second)
-			waitUntil(t, 10*time.Second, "2 received entries in the Communication Log", func() bool {
+			d.waitLog(t, `msg="message applied".* escalation=ESC-00001 via=In-Reply-To/References`, patience)
+			waitUntil(t, patience, "2 received entries in the Communication Log", func() bool {
 				b, _ := os.ReadFile(f.Tracking(1))
 				return strings.Count(string(b), "— received from") == 2
 			})
@@ -146,8 +146,8 @@ func TestHappyPath(t *testing.T) {
 			plus := &outMsg{From: "Jane Doe <" + stack.Jane + ">", To: stack.Escalations, Subject: "One more detail",
 				Body: "The replica in eu-west-2 is fine.\n"}
 			sendSMTP(t, addrs, plus, stack.Jane, "escalations+ESC-00001@example.com")
-			d.waitLog(t, `msg="message applied".* escalation=ESC-00001 via=plus-address`, 10*time.Second)
-			waitUntil(t, 10*time.Second, "3 received entries in the Communication Log", func() bool {
+			d.waitLog(t, `msg="message applied".* escalation=ESC-00001 via=plus-address`, patience)
+			waitUntil(t, patience, "3 received entries in the Communication Log", func() bool {
 				b, _ := os.ReadFile(f.Tracking(1))
 				return strings.Count(string(b), "— received from") == 3
 			})
@@ -205,9 +205,9 @@ func TestWorkflowOverRealServers(t *testing.T) {
 	req := &outMsg{From: "Jane Doe <" + stack.Jane + ">", To: stack.Escalations, Subject: "Checkout API returns 500 errors",
 		Body: "Since the deploy at 09:00 every checkout call fails with a 500.\n"}
 	sendSMTP(t, addrs, req, "")
-	waitMail(t, addrs, janeBox, gotMsg.isAck, 1, 20*time.Second)
-	waitMail(t, addrs, tier2Box, gotMsg.isNotice, 1, 10*time.Second)
-	waitFile(t, f.Tracking(1), 10*time.Second, "**Level**: Tier 2", "Escalation acknowledged")
+	waitMail(t, addrs, janeBox, gotMsg.isAck, 1, patience)
+	waitMail(t, addrs, tier2Box, gotMsg.isNotice, 1, patience)
+	waitFile(t, f.Tracking(1), patience, "**Level**: Tier 2", "Escalation acknowledged")
 
 	// Staff (lead@, staff by its domain) escalate it from their mail
 	// client: nothing authenticates that mail (no Authentication-Results
@@ -219,8 +219,8 @@ func TestWorkflowOverRealServers(t *testing.T) {
 	sendSMTP(t, addrs, cmd, "")
 	notice := waitMail(t, addrs, leadBox, func(m gotMsg) bool {
 		return strings.HasPrefix(m.get("Subject"), "Commands not applied:") && strings.Contains(m.get("Subject"), "[ESC-00001]")
-	}, 1, 20*time.Second)[0]
-	forgedTrack := waitFile(t, f.Tracking(1), 10*time.Second, "1 command(s) from "+stack.Lead+" not applied: mail not authenticated")
+	}, 1, patience)[0]
+	forgedTrack := waitFile(t, f.Tracking(1), patience, "1 command(s) from "+stack.Lead+" not applied: mail not authenticated")
 	t.Logf("after the unauthenticated command, lead@ got %q (Reply-To %s):\n%s\ntracking file:\n%s",
 		notice.get("Subject"), notice.Header.Get("Reply-To"), notice.Body, forgedTrack)
 	keyAddr := strings.Trim(notice.Header.Get("Reply-To"), "<> ")
@@ -237,13 +237,13 @@ func TestWorkflowOverRealServers(t *testing.T) {
 		Subject: "Re: " + notice.get("Subject"), InReplyTo: notice.msgID(), References: notice.msgID(),
 		Body: "/escalate customer is furious\n\nOn Fri, Escalations wrote:\n> /escalate customer is furious\n"}
 	sendSMTP(t, addrs, reply, "")
-	d.waitLog(t, `msg="staff command applied" escalation=ESC-00001 .*command="/escalate customer is furious"`, 20*time.Second)
-	tr := waitFile(t, f.Tracking(1), 10*time.Second, "**Level**: Tier 3", "customer is furious")
+	d.waitLog(t, `msg="staff command applied" escalation=ESC-00001 .*command="/escalate customer is furious"`, patience)
+	tr := waitFile(t, f.Tracking(1), patience, "**Level**: Tier 3", "customer is furious")
 	if !strings.Contains(tr, "**Status**: ESCALATED") {
 		t.Errorf("after /escalate, want status ESCALATED:\n%s", tr)
 	}
 	// Tier 3's roster is manager@ (Dana Lee).
-	n := waitMail(t, addrs, managerBox, func(m gotMsg) bool { return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00001]") }, 1, 10*time.Second)[0]
+	n := waitMail(t, addrs, managerBox, func(m gotMsg) bool { return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00001]") }, 1, patience)[0]
 	if !strings.Contains(n.Body, "Tier 3") {
 		t.Errorf("Tier 3 notification does not name the level:\n%s", n.Body)
 	}
@@ -267,14 +267,14 @@ func TestWorkflowOverRealServers(t *testing.T) {
 	exec := &outMsg{From: "Jane Doe <" + stack.Jane + ">", To: stack.Escalations, Subject: "Payments failing for all EU customers",
 		Body: "Card payments fail for every EU customer. We are losing $50,000 per hour.\n"}
 	sendSMTP(t, addrs, exec, "")
-	ack := waitMail(t, addrs, janeBox, func(m gotMsg) bool { return m.isAck() && strings.Contains(m.get("Subject"), "[ESC-00002]") }, 1, 20*time.Second)[0]
+	ack := waitMail(t, addrs, janeBox, func(m gotMsg) bool { return m.isAck() && strings.Contains(m.get("Subject"), "[ESC-00002]") }, 1, patience)[0]
 	for _, w := range []string{"Sam Ortiz", "Team Lead", "+1 555 0101"} {
 		if !strings.Contains(ack.Body, w) {
 			t.Errorf("executive acknowledgement is not signed with %q:\n%s", w, ack.Body)
 		}
 	}
-	waitMail(t, addrs, leadBox, func(m gotMsg) bool { return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00002]") }, 1, 10*time.Second)
-	waitFile(t, f.Tracking(2), 10*time.Second, "**Type**: Executive", "**Level**: Team Lead", "revenue impact $50,000 &gt; $10,000") // §9: > is written &gt;
+	waitMail(t, addrs, leadBox, func(m gotMsg) bool { return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00002]") }, 1, patience)
+	waitFile(t, f.Tracking(2), patience, "**Type**: Executive", "**Level**: Team Lead", "revenue impact $50,000 &gt; $10,000") // §9: > is written &gt;
 	if acks := filterMsgs(inbox(t, addrs, janeBox), gotMsg.isAck); len(acks) != 2 {
 		t.Errorf("jane has %d acknowledgements, want 2", len(acks))
 	}

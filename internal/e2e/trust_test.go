@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/escalationd/escalationd/internal/e2e/stack"
 )
@@ -17,7 +16,6 @@ func TestTrustAttacksOverRealServers(t *testing.T) {
 	lockStack(t, addrs)
 	f := writeConfig(t, addrs, daemonConfig{AcksPerSenderPerHour: 2})
 	d := startDaemon(t, f.Config)
-	const within = 60 * time.Second
 
 	// 1. Backscatter: four requests "from" bob+1..4@, one address once
 	// the plus-tag is removed, the display name a link. Two acks reach
@@ -26,9 +24,9 @@ func TestTrustAttacksOverRealServers(t *testing.T) {
 		sendSMTP(t, addrs, &outMsg{From: fmt.Sprintf(`"Win big at http://evil.test" <bob+%d@globex.test>`, i), To: stack.Escalations,
 			Subject: fmt.Sprintf("Backscatter %d", i), Body: "Hello\n"}, "")
 	}
-	waitFile(t, f.Tracking(4), within, "acknowledgement suppressed: rate limit (limits.acks\\_per\\_sender\\_per\\_hour is 2)")
-	waitFile(t, f.Tracking(3), within, "acknowledgement suppressed: rate limit")
-	acks := waitMail(t, addrs, bobBox, func(m gotMsg) bool { return m.isAck() }, 2, within)
+	waitFile(t, f.Tracking(4), patience, "acknowledgement suppressed: rate limit (limits.acks\\_per\\_sender\\_per\\_hour is 2)")
+	waitFile(t, f.Tracking(3), patience, "acknowledgement suppressed: rate limit")
+	acks := waitMail(t, addrs, bobBox, func(m gotMsg) bool { return m.isAck() }, 2, patience)
 	for _, a := range acks {
 		if strings.Contains(a.Body, "evil.test") || !strings.Contains(a.Body, "Dear Customer,") {
 			t.Errorf("acknowledgement prints the sender's display name:\n%s", a.Body)
@@ -39,14 +37,14 @@ func TestTrustAttacksOverRealServers(t *testing.T) {
 	// nothing; the tracking file says it waits for staff.
 	sendSMTP(t, addrs, &outMsg{From: "Mallory <mallory@stranger.test>", To: stack.Escalations,
 		Subject: "Outage", Body: "Our site is down. Please open a case with AWS support now.\n"}, "")
-	waitFile(t, f.Tracking(5), within, "**Type**: Vendor", "vendor case request waits for staff: /vendor")
+	waitFile(t, f.Tracking(5), patience, "**Type**: Vendor", "vendor case request waits for staff: /vendor")
 
 	// 3. Fifty /update lines from authenticated staff (a reply to the
 	// keyed Reply-To of tier2's notification): one update reaches the
 	// customer, one error mail lists the 49 others.
 	note := waitMail(t, addrs, tier2Box, func(m gotMsg) bool {
 		return m.isNotice() && strings.Contains(m.get("Subject"), "[ESC-00001]")
-	}, 1, within)[0]
+	}, 1, patience)[0]
 	var lines []string
 	for i := range 50 {
 		lines = append(lines, fmt.Sprintf("/update spam %d http://evil.test", i))
@@ -55,11 +53,11 @@ func TestTrustAttacksOverRealServers(t *testing.T) {
 		Subject: "Re: " + note.get("Subject"), InReplyTo: note.msgID(), Body: strings.Join(lines, "\n") + "\n"}, "")
 	errMail := waitMail(t, addrs, tier2Box, func(m gotMsg) bool {
 		return strings.HasPrefix(m.get("Subject"), "Command errors:")
-	}, 1, within)[0]
+	}, 1, patience)[0]
 	if n := strings.Count(errMail.Body, "one /update per message"); n != 49 {
 		t.Errorf("error mail lists %d refused /update lines, want 49:\n%s", n, errMail.Body)
 	}
-	updates := waitMail(t, addrs, bobBox, func(m gotMsg) bool { return strings.HasPrefix(m.get("Subject"), "Update:") }, 1, within)
+	updates := waitMail(t, addrs, bobBox, func(m gotMsg) bool { return strings.HasPrefix(m.get("Subject"), "Update:") }, 1, patience)
 	out, _, _ := runCLI(t, f.Config, "show", "ESC-00001")
 	if n := strings.Count(out, " update to "); n != 1 || len(updates) != 1 {
 		t.Errorf("%d updates in the store, %d delivered, want 1:\n%s", n, len(updates), out)

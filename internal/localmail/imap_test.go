@@ -14,8 +14,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// waitTimeout bounds every wait in these tests; none sleeps.
-const waitTimeout = 10 * time.Second
+// waitTimeout bounds every wait in these tests; none sleeps. Each wait ends
+// as soon as what it waits for happens, so this is only a safety net against
+// a hang, long enough that a busy machine never reaches it.
+const waitTimeout = 2 * time.Minute
 
 func startIMAP(t *testing.T, opts IMAPOptions) *IMAPServer {
 	t.Helper()

@@ -28,8 +28,20 @@ func Lock(t testing.TB) {
 	t.Cleanup(release)
 }
 
+// lockPatience bounds the wait for the lock: a safety net against a holder
+// that hangs. A binary may wait for a whole test of another one (the crash
+// test holds it for minutes on a busy machine), so it is well beyond any
+// test and no shorter than the go test -timeout of CI.
+const lockPatience = 30 * time.Minute
+
 // Acquire is Lock for a program that is not a test (escbench): it waits for
 // the stack and returns the function that gives it back.
+//
+// It waits in the kernel (a blocking flock), not by polling: a binary
+// polling every 50 ms would almost never catch the lock in the moment
+// between two tests of another binary, which takes it again at once, and
+// would so wait for that binary's whole suite. A blocked waiter is woken
+// when the lock is let go.
 func Acquire() (release func(), err error) {
 	if _, err := os.Stat(StateDir()); err != nil {
 		return func() {}, nil
@@ -41,18 +53,34 @@ func Acquire() (release func(), err error) {
 		processLock.Unlock()
 		return nil, fmt.Errorf("e2e lock: %w", err)
 	}
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
+	got := make(chan error, 1)
+	go func() {
+		for {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+			if err != syscall.EINTR {
+				got <- err
+				return
+			}
 		}
-		if err != syscall.EWOULDBLOCK && err != syscall.EINTR || time.Now().After(deadline) {
+	}()
+	timeout := time.NewTimer(lockPatience)
+	defer timeout.Stop()
+	select {
+	case err = <-got:
+	case <-timeout.C:
+		// The flock still waits; the file is closed (which lets the lock go)
+		// only once it returns, so that no other file takes its descriptor.
+		go func() {
+			<-got
 			f.Close()
-			processLock.Unlock()
-			return nil, fmt.Errorf("e2e lock %s: %w", path, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		}()
+		processLock.Unlock()
+		return nil, fmt.Errorf("e2e lock %s: still held by another test after %s", path, lockPatience)
+	}
+	if err != nil {
+		f.Close()
+		processLock.Unlock()
+		return nil, fmt.Errorf("e2e lock %s: %w", path, err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

@@ -163,14 +163,17 @@ func lookup() (Addrs, error) {
 	return a, nil
 }
 
-// greets connects and reads the server's first line.
+// greets connects and reads the server's first line. A stack that is down
+// refuses the connection at once; one that is up but busy (Dovecot starting
+// an imap-login process on a loaded machine) may take seconds to greet, so
+// the deadline is only a safety net against a server that never answers.
 func greets(addr, prefix string, useTLS bool) error {
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if useTLS {
 		tc := tls.Client(conn, InsecureTLS())
 		if err := tc.Handshake(); err != nil {
@@ -297,8 +300,8 @@ func FetchAll(addr, user, pass, mailbox string) ([][]byte, error) {
 }
 
 // WaitFor polls mailbox until it holds at least n messages and returns them
-// all. ctx bounds the wait (10 s when it has no deadline); on timeout the
-// error says how many there were.
+// all. ctx bounds the wait (2 min when it has no deadline: a safety net, not
+// an expectation); on timeout the error says how many there were.
 func WaitFor(ctx context.Context, addr, user, pass, mailbox string, n int) ([][]byte, error) {
 	return WaitForFunc(ctx, addr, user, pass, mailbox, nil, n)
 }
@@ -308,7 +311,7 @@ func WaitFor(ctx context.Context, addr, user, pass, mailbox string, n int) ([][]
 func WaitForFunc(ctx context.Context, addr, user, pass, mailbox string, match func(raw []byte) bool, n int) ([][]byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
 	tick := time.NewTicker(50 * time.Millisecond)

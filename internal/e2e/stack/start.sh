@@ -8,7 +8,8 @@
 #   E2E_LMTP_PORT (10024)  Dovecot LMTP (Postfix delivers here)
 #   E2E_SMTP_PORT (10025)  Postfix smtpd
 #   E2E_STATE_DIR (/tmp/esce2e) run state, mail, logs; keep it short
-#   E2E_START_TIMEOUT (30) seconds to wait for everything to answer
+#   E2E_START_TIMEOUT (120) seconds to wait for everything to answer (a
+#                          safety net: start returns as soon as all answer)
 #
 # Prints E2E_*_ADDR=host:port lines and writes them to $E2E_STATE_DIR/env.
 # Needs root (Postfix's master and Dovecot's master run as root) and the
@@ -21,7 +22,7 @@ IMAP_PORT=${E2E_IMAP_PORT:-10143}
 IMAPS_PORT=${E2E_IMAPS_PORT:-10993}
 LMTP_PORT=${E2E_LMTP_PORT:-10024}
 SMTP_PORT=${E2E_SMTP_PORT:-10025}
-TIMEOUT=${E2E_START_TIMEOUT:-30}
+TIMEOUT=${E2E_START_TIMEOUT:-120}
 HOST=127.0.0.1
 
 die() { echo "start.sh: $*" >&2; exit 1; }

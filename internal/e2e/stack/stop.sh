@@ -31,11 +31,13 @@ stop() {
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do
+  # About a second when idle; SIGKILL is for a master that hangs, not for
+  # one that a busy machine slows (it would cut the sessions a test watches).
+  for _ in $(seq 600); do
     running "$pid" || { echo "stop.sh: $name stopped"; return 0; }
     sleep 0.05
   done
-  echo "stop.sh: $name (pid $pid) did not stop in 5 s, sending SIGKILL to its process group" >&2
+  echo "stop.sh: $name (pid $pid) did not stop in 30 s, sending SIGKILL to its process group" >&2
   kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 }
 
