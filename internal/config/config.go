@@ -80,6 +80,10 @@ type Limits struct {
 	MaxMessageBytes      int64         `mapstructure:"max_message_bytes"`
 	AckMaxAge            time.Duration `mapstructure:"ack_max_age"`
 	AcksPerSenderPerHour int           `mapstructure:"acks_per_sender_per_hour"`
+	// MaxHeaderBytes and MaxHeaderFields bound each header block (the
+	// message's and each MIME part's): mail over either is quarantined (§11).
+	MaxHeaderBytes  int64 `mapstructure:"max_header_bytes"`
+	MaxHeaderFields int   `mapstructure:"max_header_fields"`
 }
 
 // Staff says who may give commands.
@@ -184,6 +188,8 @@ func Default() Config {
 			MaxMessageBytes:      26214400,
 			AckMaxAge:            24 * time.Hour,
 			AcksPerSenderPerHour: 5,
+			MaxHeaderBytes:       262144,
+			MaxHeaderFields:      2000,
 		},
 		Staff: Staff{
 			Domains:    []string{"example.com"},
