@@ -45,6 +45,8 @@ type Options struct {
 	PollInterval      time.Duration // 0 means one minute; also the longest IDLE
 	Idle              bool          // use IDLE when the server has it
 	MaxMessageBytes   int64         // larger mail is quarantined unread; 0 means no limit
+	MaxHeaderBytes    int64         // per header block (the message's and each part's); more is quarantined; 0 means 256 KiB
+	MaxHeaderFields   int           // per header block; more is quarantined; 0 means 2000
 	DataDir           string        // raw archive (DataDir/raw) and attachment spool (DataDir/spool)
 	BatchSize         int           // messages fetched per round trip; 0 means 50
 	MaxBackoff        time.Duration // longest wait before reconnecting; 0 means 5 minutes
@@ -510,15 +512,19 @@ func (p *Poller) prepare(ctx context.Context, c *imapclient.Client, uidValidity 
 			continue
 		}
 		in, err := p.parse(raw)
-		if err != nil && !errors.Is(err, ErrMalformed) {
-			// Not the message's fault (spool folder, disk): retry later.
-			discard(items)
-			return nil, local(fmt.Errorf("message UID %d: %w", h.uid, err))
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrLimit):
+			it.rawPath, it.reason = raw.path, fmt.Sprintf("over a parser limit: %v", err)
+			items = append(items, it)
+			continue
+		case errors.Is(err, ErrMalformed):
 			it.rawPath, it.reason = raw.path, fmt.Sprintf("cannot be parsed: %v", err)
 			items = append(items, it)
 			continue
+		case err != nil:
+			// Not the message's fault (spool folder, disk): retry later.
+			discard(items)
+			return nil, local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
 		in.Mailbox, in.UIDValidity, in.UID, in.InternalDate, in.Size = it.ref.Mailbox, it.ref.UIDValidity, it.ref.UID, h.date, h.size
 		in.RawPath, in.RawSHA256 = raw.path, raw.sha
@@ -765,7 +771,8 @@ func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
 			in, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
 		}
 	}()
-	opts := ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool")}
+	opts := ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool"),
+		MaxHeaderBytes: p.opts.MaxHeaderBytes, MaxHeaderFields: p.opts.MaxHeaderFields}
 	if raw.data != nil {
 		return Parse(bytes.NewReader(raw.data), opts)
 	}
