@@ -202,6 +202,12 @@ DROP INDEX log_esc;
 CREATE INDEX timeline_esc ON timeline(esc_id, at, id);
 CREATE INDEX log_esc ON log(esc_id, at, id);
 `,
+	// 8: parses started and not finished, so that a message that kills the
+	// process while it is parsed (out of memory, a crash in a library) is
+	// quarantined after MaxAttempts without being parsed again (§11).
+	`
+ALTER TABLE attempts ADD COLUMN parsing INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,
