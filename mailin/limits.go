@@ -160,20 +160,39 @@ func (g *headerGate) scan(b []byte) error {
 }
 
 // scanHeader counts header lines in b up to the blank line that ends the
-// block, and returns the rest of b.
+// block, and returns the rest of b. A line that does not start with a blank
+// starts a field; it is counted as it starts (one starting with CR, once it
+// is known not to be the blank line "\r\n").
 func (g *headerGate) scanHeader(b []byte) ([]byte, error) {
 	for len(b) > 0 {
 		if g.lineLen == 0 {
 			g.lineFirst = b[0]
+			if c := b[0]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+				if err := g.countField(); err != nil {
+					return nil, err
+				}
+			}
 		}
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			g.lineLen += int64(len(b))
 			g.bytes += int64(len(b))
+			if g.lineFirst == '\r' && g.lineLen > 1 {
+				g.lineFirst = 0 // a field after all ("\rX: y"): count it now
+				if err := g.countField(); err != nil {
+					return nil, err
+				}
+			}
 			return nil, g.checkBytes()
 		}
 		// A blank line ("\n" or "\r\n") ends the block.
-		blank := g.lineLen+int64(i) == 0 || (g.lineLen+int64(i) == 1 && (i == 0 && g.lineFirst == '\r' || i == 1 && b[0] == '\r'))
+		length := g.lineLen + int64(i) // without the LF
+		blank := length == 0 || length == 1 && g.lineFirst == '\r'
+		if g.lineFirst == '\r' && !blank {
+			if err := g.countField(); err != nil {
+				return nil, err
+			}
+		}
 		g.bytes += int64(i + 1)
 		g.lineLen = 0
 		b = b[i+1:]
@@ -189,14 +208,16 @@ func (g *headerGate) scanHeader(b []byte) ([]byte, error) {
 		if err := g.checkBytes(); err != nil {
 			return nil, err
 		}
-		if g.lineFirst != ' ' && g.lineFirst != '\t' {
-			g.fields++
-			if g.fields > int64(g.lim.maxFields) {
-				return nil, g.lim.trip("%s has over %d fields (limits.max_header_fields %d)", g.where(), g.lim.maxFields, g.lim.maxFields)
-			}
-		}
 	}
 	return nil, nil
+}
+
+func (g *headerGate) countField() error {
+	g.fields++
+	if g.fields > int64(g.lim.maxFields) {
+		return g.lim.trip("%s has over %d fields (limits.max_header_fields %d)", g.where(), g.lim.maxFields, g.lim.maxFields)
+	}
+	return nil
 }
 
 func (g *headerGate) checkBytes() error {

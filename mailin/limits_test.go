@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-message"
 )
 
 // headerLines is n header fields "X-Fill-i: v" with CRLF line ends.
@@ -256,4 +260,33 @@ func (c *chunkReader) Read(b []byte) (int, error) {
 	n := copy(b[:min(len(b), c.n)], c.data)
 	c.data = c.data[n:]
 	return n, nil
+}
+
+// On the test messages, the gate counts the fields of each header block as
+// go-message parses them: with max_header_fields at the largest block's
+// count a message parses, one less and it is over the limit.
+func TestParseLimitsCountAsGoMessage(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.eml")
+	dsn, _ := filepath.Glob("testdata/dsn/*.eml")
+	for _, name := range append(files, dsn...) {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		most := 0
+		e, err := message.Read(bytes.NewReader(raw))
+		if e == nil {
+			continue // not a message for go-message either
+		}
+		e.Walk(func(_ []int, part *message.Entity, _ error) error {
+			most = max(most, part.Header.Len())
+			return nil
+		})
+		if _, err := Parse(bytes.NewReader(raw), ParseOptions{SpoolDir: t.TempDir(), MaxHeaderFields: most}); errors.Is(err, ErrLimit) {
+			t.Errorf("%s: largest header block has %d fields, yet: %v", name, most, err)
+		}
+		if _, err := Parse(bytes.NewReader(raw), ParseOptions{SpoolDir: t.TempDir(), MaxHeaderFields: most - 1}); most > 1 && !errors.Is(err, ErrLimit) {
+			t.Errorf("%s: largest header block has %d fields; with a limit of %d: %v, want ErrLimit", name, most, most-1, err)
+		}
+	}
 }
