@@ -205,11 +205,12 @@ func (p *parser) walk(e *message.Entity, entErr error, depth int, path string, a
 		return p.lim.trip("MIME nesting deeper than %d levels (part %s)", maxDepth, path)
 	}
 	mt, params := p.mediaType("", e.Header.Get("Content-Type"))
+	// go-message's boundary, unless it could not parse the Content-Type (a
+	// duplicate or broken parameter): then the lenient parse's, if any.
 	boundary := params["boundary"]
 	if _, gmParams, err := e.Header.ContentType(); err == nil {
 		boundary = gmParams["boundary"]
-	} // else go-message could not parse the Content-Type (a duplicate or
-	// broken parameter) and has no boundary; the lenient parse may have one.
+	}
 	mr := entityParts{textproto.NewMultipartReader(partsGate(e.Body, p.lim, boundary, path), boundary)}
 	var childAlt altSeen
 	if mt == "multipart/alternative" {
