@@ -215,11 +215,17 @@ func (w *textWriter) flush() {
 	}
 }
 
-// text writes character data, whitespace collapsed unless inside pre.
+// text writes character data, whitespace collapsed unless inside pre. It
+// stops at the cap: t may be a text run of megabytes (up to htmlMaxToken),
+// which is walked word by word, never split whole.
 func (w *textWriter) text(t string) {
 	if w.pre > 0 {
-		for i, line := range strings.Split(t, "\n") {
-			if i > 0 {
+		i := 0
+		for line := range strings.SplitSeq(t, "\n") {
+			if w.cut {
+				return
+			}
+			if i++; i > 1 {
 				w.breaks++
 			}
 			if line != "" {
@@ -230,22 +236,24 @@ func (w *textWriter) text(t string) {
 		return
 	}
 	isSpace := unicode.IsSpace
-	words := strings.FieldsFunc(t, isSpace)
-	if len(words) == 0 {
-		if t != "" {
-			w.space = true
+	n := 0
+	for word := range strings.FieldsFuncSeq(t, isSpace) {
+		if w.cut {
+			return
 		}
-		return
-	}
-	if first, _ := utf8.DecodeRuneInString(t); isSpace(first) {
-		w.space = true
-	}
-	for i, word := range words {
-		if i > 0 {
+		if n++; n > 1 {
+			w.space = true
+		} else if first, _ := utf8.DecodeRuneInString(t); isSpace(first) {
 			w.space = true
 		}
 		w.flush()
 		w.write(word)
+	}
+	if n == 0 {
+		if t != "" {
+			w.space = true
+		}
+		return
 	}
 	if last, _ := utf8.DecodeLastRuneInString(t); isSpace(last) {
 		w.space = true

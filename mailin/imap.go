@@ -45,6 +45,8 @@ type Options struct {
 	PollInterval      time.Duration // 0 means one minute; also the longest IDLE
 	Idle              bool          // use IDLE when the server has it
 	MaxMessageBytes   int64         // larger mail is quarantined unread; 0 means no limit
+	MaxHeaderBytes    int64         // per header block (the message's and each part's); more is quarantined; 0 means 256 KiB
+	MaxHeaderFields   int           // per header block; more is quarantined; 0 means 2000
 	DataDir           string        // raw archive (DataDir/raw) and attachment spool (DataDir/spool)
 	BatchSize         int           // messages fetched per round trip; 0 means 50
 	MaxBackoff        time.Duration // longest wait before reconnecting; 0 means 5 minutes
@@ -61,9 +63,12 @@ type Poller struct {
 	eng  *workflow.Engine
 	st   *workflow.Store
 	// ingest is eng.IngestBatch; a test makes it fail for one message.
-	ingest  func(context.Context, []*workflow.Inbound) ([]workflow.Result, error)
-	log     *slog.Logger
-	newMail chan struct{}
+	ingest func(context.Context, []*workflow.Inbound) ([]workflow.Result, error)
+	// beforeParse, when set (tests only), runs before each message is
+	// parsed: a test watches the parses, or dies in one.
+	beforeParse func(uid uint32)
+	log         *slog.Logger
+	newMail     chan struct{}
 
 	// rendered is set once stale tracking files were rewritten in this
 	// process (RenderStale, which also looks for missing files); a failed
@@ -390,9 +395,22 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 		}
 		return p.settle(ctx, c, uidValidity)
 	}
-	for start := 0; start < len(heads) && ctx.Err() == nil; start += p.opts.BatchSize {
-		batch := heads[start:min(start+p.opts.BatchSize, len(heads))]
-		items, err := p.prepare(ctx, c, uidValidity, batch, &st)
+	bs := p.opts.BatchSize
+	pl, err := p.planParse(ctx, uidValidity, heads[:min(bs, len(heads))], nil)
+	if err != nil {
+		return st, local(err)
+	}
+	defer func() { p.endParse(ctx, uidValidity, pl) }()
+	for start := 0; start < len(heads) && ctx.Err() == nil; start += bs {
+		batch := heads[start:min(start+bs, len(heads))]
+		if pl.alone {
+			// Nothing else runs while these are parsed one at a time:
+			// a death is then the message's own.
+			if err := finish(); err != nil {
+				return st, err
+			}
+		}
+		items, err := p.prepare(ctx, c, uidValidity, batch, pl, &st)
 		if ferr := finish(); ferr != nil || err != nil {
 			discard(items)
 			if err != nil {
@@ -400,6 +418,16 @@ func (p *Poller) cycle(ctx context.Context, c *imapclient.Client, uidValidity ui
 			}
 			return st, errors.Join(ferr, err)
 		}
+		nextBatch := heads[min(start+bs, len(heads)):min(start+2*bs, len(heads))]
+		if ctx.Err() != nil {
+			nextBatch = nil // shutdown: this batch is the last
+		}
+		next, err := p.planParse(ctx, uidValidity, nextBatch, pl.marked)
+		if err != nil {
+			discard(items)
+			return st, local(err)
+		}
+		pl = next
 		done := make(chan error, 1)
 		applying = done
 		go func() { done <- p.applyItems(context.WithoutCancel(ctx), items, &applied) }()
@@ -476,10 +504,12 @@ type item struct {
 }
 
 // prepare fetches the bodies of batch into the raw archive and parses them,
-// in UID order. Mail over the size limit is not fetched, and mail that
-// cannot be parsed is set aside, both to be quarantined. An error is local
-// (spool, disk) or of the connection; nothing is applied either way.
-func (p *Poller) prepare(ctx context.Context, c *imapclient.Client, uidValidity uint32, batch []head, st *Stats) ([]item, error) {
+// in UID order, as pl says. Mail over the size limit is not fetched; mail
+// that cannot be parsed, is over a parser limit or has killed the daemon
+// while being parsed (not parsed again) is set aside: all of these are
+// quarantined. An error is local (spool, disk, store) or of the connection;
+// nothing is applied either way.
+func (p *Poller) prepare(ctx context.Context, c *imapclient.Client, uidValidity uint32, batch []head, pl *parsePlan, st *Stats) ([]item, error) {
 	var want imap.UIDSet
 	for _, h := range batch {
 		if p.opts.MaxMessageBytes <= 0 || h.size <= p.opts.MaxMessageBytes {
@@ -509,16 +539,34 @@ func (p *Poller) prepare(ctx context.Context, c *imapclient.Client, uidValidity 
 			p.log.Warn("message vanished before it could be fetched; skipped", "uid", h.uid)
 			continue
 		}
-		in, err := p.parse(raw)
-		if err != nil && !errors.Is(err, ErrMalformed) {
-			// Not the message's fault (spool folder, disk): retry later.
-			discard(items)
-			return nil, local(fmt.Errorf("message UID %d: %w", h.uid, err))
+		if n, ok := pl.killer(uint32(h.uid)); ok {
+			it.rawPath, it.reason = raw.path, killedReason(n)
+			items = append(items, it)
+			continue
 		}
-		if err != nil {
+		if pl.alone {
+			if err := p.startAlone(ctx, uidValidity, pl, uint32(h.uid)); err != nil {
+				discard(items)
+				return nil, local(err)
+			}
+		}
+		if p.beforeParse != nil {
+			p.beforeParse(uint32(h.uid))
+		}
+		in, err := p.parse(raw)
+		switch {
+		case errors.Is(err, ErrLimit):
+			it.rawPath, it.reason = raw.path, fmt.Sprintf("over a parser limit: %v", err)
+			items = append(items, it)
+			continue
+		case errors.Is(err, ErrMalformed):
 			it.rawPath, it.reason = raw.path, fmt.Sprintf("cannot be parsed: %v", err)
 			items = append(items, it)
 			continue
+		case err != nil:
+			// Not the message's fault (spool folder, disk): retry later.
+			discard(items)
+			return nil, local(fmt.Errorf("message UID %d: %w", h.uid, err))
 		}
 		in.Mailbox, in.UIDValidity, in.UID, in.InternalDate, in.Size = it.ref.Mailbox, it.ref.UIDValidity, it.ref.UID, h.date, h.size
 		in.RawPath, in.RawSHA256 = raw.path, raw.sha
@@ -765,7 +813,8 @@ func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
 			in, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
 		}
 	}()
-	opts := ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool")}
+	opts := ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool"),
+		MaxHeaderBytes: p.opts.MaxHeaderBytes, MaxHeaderFields: p.opts.MaxHeaderFields}
 	if raw.data != nil {
 		return Parse(bytes.NewReader(raw.data), opts)
 	}

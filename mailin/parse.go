@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -30,12 +31,16 @@ var ErrMalformed = errors.New("mailin: malformed message")
 type ParseOptions struct {
 	SpoolDir     string // where attachment files are streamed; created if missing; "" means os.TempDir()
 	MaxTextBytes int64  // cap on the body text kept in memory; 0 means 1 MiB; longer text is cut with a note
+	// MaxHeaderBytes and MaxHeaderFields bound each header block (the
+	// message's and each MIME part's; bytes with line ends, fields by the
+	// lines that do not continue one): over either, Parse fails with
+	// ErrLimit. 0 means 256 KiB and 2000 fields.
+	MaxHeaderBytes  int64
+	MaxHeaderFields int
 }
 
 const (
 	defaultMaxTextBytes = 1 << 20
-	maxDepth            = 32   // multipart nesting followed at most
-	maxLeafParts        = 1000 // leaf parts handled at most; the rest are skipped with a note
 	maxNotes            = 50
 )
 
@@ -47,12 +52,22 @@ const (
 // Attachments are streamed to new files in opts.SpoolDir; the caller owns them
 // once Parse returns without error. On error Parse removes the files it made.
 // A message that cannot be parsed at all gives an error wrapping ErrMalformed;
-// an error reading r or writing the spool is returned wrapped as it is.
+// one over a limit (a header block over MaxHeaderBytes or MaxHeaderFields,
+// more than 1,000 MIME parts, multipart nesting deeper than 32) an error
+// matching ErrLimit, whose text is the reason, found while reading: a header
+// block is never held whole before it is checked. An error reading r or
+// writing the spool is returned wrapped as it is.
 // Damage that leaves something readable (an unknown charset, a truncated
 // part) is not an error: Parse keeps what it can and says so in Inbound.Notes.
 func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 	if opts.MaxTextBytes <= 0 {
 		opts.MaxTextBytes = defaultMaxTextBytes
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	if opts.MaxHeaderFields <= 0 {
+		opts.MaxHeaderFields = defaultMaxHeaderFields
 	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
@@ -66,7 +81,8 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 	}
 	opts.SpoolDir = dir
 
-	p := &parser{opts: opts, src: &sourceReader{r: r}, in: &workflow.Inbound{}}
+	p := &parser{opts: opts, src: &sourceReader{r: r}, in: &workflow.Inbound{},
+		lim: &limits{maxBytes: opts.MaxHeaderBytes, maxFields: opts.MaxHeaderFields}}
 	defer func() {
 		// A parser bug must not take the daemon down on every restart with
 		// the same message in the mailbox: turn it into a quarantine.
@@ -89,8 +105,9 @@ type parser struct {
 	src  *sourceReader
 	in   *workflow.Inbound
 
+	lim         *limits
 	plain, html bodyText
-	leaves      int
+	parts       int    // MIME parts met so far, at every level
 	broken      error  // first MIME structure error met, if any
 	hdrCharset  string // charset of the first labelled text part, for raw 8-bit header text
 	spooled     []string
@@ -125,10 +142,14 @@ func (s *sourceReader) Read(b []byte) (int, error) {
 }
 
 func (p *parser) parse() error {
-	e, err := message.Read(p.src)
+	// go-message's own header cap (1 MiB) is lifted: the gate applies ours.
+	e, err := message.ReadWithOptions(messageGate(p.src, p.lim), &message.ReadOptions{MaxHeaderBytes: -1})
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		if p.src.err != nil {
 			return fmt.Errorf("read message: %w", p.src.err)
+		}
+		if p.lim.err != nil {
+			return p.lim.err
 		}
 		return fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
@@ -141,7 +162,7 @@ func (p *parser) parse() error {
 	if mt, params := p.mediaType("", e.Header.Get("Content-Type")); mt == "multipart/report" && strings.EqualFold(strings.TrimSpace(params["report-type"]), "delivery-status") {
 		p.report = true
 	}
-	if err := p.walk(e, err, 0, nil); err != nil {
+	if err := p.walk(e, err, 0, "", nil); err != nil {
 		return err
 	}
 	if p.dsnStatus != nil {
@@ -168,37 +189,44 @@ func (p *parser) parse() error {
 type altSeen map[string]bool
 
 // walk handles entity e and, for a multipart, everything below it. entErr is
-// the error go-message returned with e (an unknown charset or encoding); alt
-// is non-nil when e's parent is a multipart/alternative. It returns only
-// errors that end the parse (I/O, spool); damage becomes a note.
-func (p *parser) walk(e *message.Entity, entErr error, depth int, alt altSeen) error {
-	gmr := e.MultipartReader()
-	if gmr == nil {
-		return p.leaf(e, entErr, alt)
+// the error go-message returned with e (an unknown charset or encoding); path
+// is e's part number ("" for the message, "2.1" for the first part of the
+// second); alt is non-nil when e's parent is a multipart/alternative. It
+// returns only errors that end the parse (I/O, spool, a limit); damage
+// becomes a note.
+func (p *parser) walk(e *message.Entity, entErr error, depth int, path string, alt altSeen) error {
+	if e.MultipartReader() == nil {
+		if err := p.leaf(e, entErr, alt); err != nil {
+			return err
+		}
+		return p.lim.err // a gate may trip while the body is read (read-ahead)
 	}
-	var mr partIterator = gmr
 	if depth >= maxDepth {
-		p.note("MIME nesting deeper than %d levels: inner parts skipped", maxDepth)
-		return nil
+		return p.lim.trip("MIME nesting deeper than %d levels (part %s)", maxDepth, path)
 	}
 	mt, params := p.mediaType("", e.Header.Get("Content-Type"))
-	if _, _, err := e.Header.ContentType(); err != nil && params["boundary"] != "" {
-		// go-message could not parse the Content-Type (a duplicate or
-		// broken parameter) and so has no boundary; the lenient parse found it.
-		mr = entityParts{textproto.NewMultipartReader(e.Body, params["boundary"])}
+	// go-message's boundary, unless it could not parse the Content-Type (a
+	// duplicate or broken parameter): then the lenient parse's, if any.
+	boundary := params["boundary"]
+	if _, gmParams, err := e.Header.ContentType(); err == nil {
+		boundary = gmParams["boundary"]
 	}
+	mr := entityParts{textproto.NewMultipartReader(partsGate(e.Body, p.lim, boundary, path), boundary)}
 	var childAlt altSeen
 	if mt == "multipart/alternative" {
 		childAlt = altSeen{}
 	}
-	for {
+	for n := 1; ; n++ {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return nil
+			return p.lim.err
 		}
 		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 			if p.src.err != nil {
 				return fmt.Errorf("read message: %w", p.src.err)
+			}
+			if p.lim.err != nil {
+				return p.lim.err
 			}
 			if p.broken == nil {
 				p.broken = err
@@ -206,19 +234,21 @@ func (p *parser) walk(e *message.Entity, entErr error, depth int, alt altSeen) e
 			p.note("malformed MIME in %s: %v: rest of it skipped", mt, err)
 			return nil
 		}
-		if err := p.walk(part, err, depth+1, childAlt); err != nil {
+		if p.parts++; p.parts > maxParts {
+			return p.lim.trip("over %d MIME parts (the limit)", maxParts)
+		}
+		child := strconv.Itoa(n)
+		if path != "" {
+			child = path + "." + child
+		}
+		if err := p.walk(part, err, depth+1, child, childAlt); err != nil {
 			return err
 		}
 	}
 }
 
-// partIterator is what walk needs of a message.MultipartReader.
-type partIterator interface {
-	NextPart() (*message.Entity, error)
-}
-
-// entityParts reads the parts of a multipart whose boundary go-message missed,
-// as go-message itself would.
+// entityParts reads the parts of a multipart as go-message's own
+// MultipartReader does, from a reader the parser chose (a headerGate).
 type entityParts struct {
 	r *textproto.MultipartReader
 }
@@ -238,11 +268,6 @@ func (m entityParts) NextPart() (*message.Entity, error) {
 // inline images), unless their multipart/alternative already gave one. Any
 // other part, text/calendar and text/csv included, is an attachment.
 func (p *parser) leaf(e *message.Entity, entErr error, alt altSeen) error {
-	p.leaves++
-	if p.leaves > maxLeafParts {
-		p.note("more than %d MIME parts: the rest skipped", maxLeafParts)
-		return nil
-	}
 	h := e.Header
 	mt, ctParams := p.mediaType("Content-Type", h.Get("Content-Type"))
 	if mt == "" {

@@ -525,13 +525,16 @@ func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, c
 }
 
 // Quarantine records that the message ref is set aside without being applied,
-// and why, and advances the checkpoint past it. The caller then moves it to
-// the quarantine mailbox.
+// and why, and advances the checkpoint past it; its attempts are forgotten.
+// The caller then moves it to the quarantine mailbox.
 func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason string) error {
 	return e.st.tx(ctx, func(tx *Tx) error {
 		in := &Inbound{RawPath: rawPath}
 		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM attempts WHERE mailbox = ? AND uidvalidity = ? AND uid = ?`, ref.Mailbox, ref.UIDValidity, ref.UID); err != nil {
+			return fmt.Errorf("store: forget attempts of UID %d: %w", ref.UID, err)
 		}
 		if err := advanceCheckpoint(tx, ref); err != nil {
 			return err

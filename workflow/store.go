@@ -229,6 +229,12 @@ ALTER TABLE escalations ADD COLUMN vendor_confirmed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN content_sha TEXT NOT NULL DEFAULT '';
 ALTER TABLE thread_ids ADD COLUMN ambiguous INTEGER NOT NULL DEFAULT 0;
 `,
+	// 10: parses started and not finished, so that a message that kills the
+	// process while it is parsed (out of memory, a crash in a library) is
+	// quarantined after MaxAttempts without being parsed again (§11).
+	`
+ALTER TABLE attempts ADD COLUMN parsing INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,

@@ -63,6 +63,8 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		PollInterval:      cfg.IMAP.PollInterval,
 		Idle:              cfg.IMAP.Idle,
 		MaxMessageBytes:   cfg.Limits.MaxMessageBytes,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		MaxHeaderFields:   cfg.Limits.MaxHeaderFields,
 		DataDir:           cfg.Escalation.DataDir,
 		MaxBackoff:        cfg.IMAP.ReconnectMax,
 	}, eng, log.With("part", "mailin"))

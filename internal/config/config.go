@@ -87,6 +87,10 @@ type Limits struct {
 	NotificationsPerHour           int  `mapstructure:"notifications_per_hour"`
 	UpdatesPerEscalationPerHour    int  `mapstructure:"updates_per_escalation_per_hour"`
 	AckRequiresAuthenticatedSender bool `mapstructure:"ack_requires_authenticated_sender"`
+	// MaxHeaderBytes and MaxHeaderFields bound each header block (the
+	// message's and each MIME part's): mail over either is quarantined (§11).
+	MaxHeaderBytes  int64 `mapstructure:"max_header_bytes"`
+	MaxHeaderFields int   `mapstructure:"max_header_fields"`
 }
 
 // Staff says who may give commands.
@@ -198,6 +202,8 @@ func Default() Config {
 			AcksPerHour:                 200,
 			NotificationsPerHour:        200,
 			UpdatesPerEscalationPerHour: 6,
+			MaxHeaderBytes:              262144,
+			MaxHeaderFields:             2000,
 		},
 		Staff: Staff{
 			Domains:              []string{"example.com"},

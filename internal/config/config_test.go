@@ -70,7 +70,7 @@ func TestDefaultValidates(t *testing.T) {
 	}
 	if c.IMAP.Port != 993 || c.SMTP.Port != 587 || c.IMAP.PollInterval != time.Minute ||
 		c.Escalation.SLA != (SLA{8 * time.Hour, 24 * time.Hour, 24 * time.Hour}) ||
-		c.Limits != (Limits{MaxMessageBytes: 26214400, AckMaxAge: 24 * time.Hour, AcksPerSenderPerHour: 5, AcksPerDomainPerHour: 20, AcksPerHour: 200, NotificationsPerHour: 200, UpdatesPerEscalationPerHour: 6}) ||
+		c.Limits != (Limits{MaxMessageBytes: 26214400, AckMaxAge: 24 * time.Hour, AcksPerSenderPerHour: 5, AcksPerDomainPerHour: 20, AcksPerHour: 200, NotificationsPerHour: 200, UpdatesPerEscalationPerHour: 6, MaxHeaderBytes: 262144, MaxHeaderFields: 2000}) ||
 		!c.Staff.RequireAuthenticated || c.Classification.RepeatWindow != 720*time.Hour {
 		t.Errorf("Default() = %+v", c)
 	}
@@ -104,10 +104,12 @@ func TestLoad(t *testing.T) {
 		{
 			name: "env overrides keys absent from the file",
 			yaml: minimal,
-			env:  []string{"ESCALATIOND_IMAP_PASSWORD=s3cret", "ESCALATIOND_LIMITS_ACK_MAX_AGE=2h", "PATH=/bin"},
+			env: []string{"ESCALATIOND_IMAP_PASSWORD=s3cret", "ESCALATIOND_LIMITS_ACK_MAX_AGE=2h", "PATH=/bin",
+				"ESCALATIOND_LIMITS_MAX_HEADER_BYTES=65536", "ESCALATIOND_LIMITS_MAX_HEADER_FIELDS=300"},
 			check: func(t *testing.T, c Config) {
-				if c.IMAP.Password != "s3cret" || c.Limits.AckMaxAge != 2*time.Hour {
-					t.Errorf("password %q, ack_max_age %v", c.IMAP.Password, c.Limits.AckMaxAge)
+				if c.IMAP.Password != "s3cret" || c.Limits.AckMaxAge != 2*time.Hour ||
+					c.Limits.MaxHeaderBytes != 65536 || c.Limits.MaxHeaderFields != 300 {
+					t.Errorf("password %q, limits %+v", c.IMAP.Password, c.Limits)
 				}
 			},
 		},
@@ -275,8 +277,10 @@ customers: [{domain: acme.test, name: Acme}, {domain: ACME.test, name: ""}]
 vendors: {aws: "not an address"}
 `,
 			keys: []string{"staff.domains[0]", "staff.domains[1]", "staff.addresses[0]", "customers[1].domain", "customers[1].name", "vendors.aws"}},
-		{name: "limits", yaml: minimal + "limits: {max_message_bytes: 0, acks_per_sender_per_hour: -1}\n",
-			keys: []string{"limits.max_message_bytes", "limits.acks_per_sender_per_hour"}},
+		{name: "limits", yaml: minimal + "limits: {max_message_bytes: 0, acks_per_sender_per_hour: -1, max_header_bytes: 0, max_header_fields: -5}\n",
+			keys: []string{"limits.max_message_bytes", "limits.acks_per_sender_per_hour", "limits.max_header_bytes", "limits.max_header_fields"}},
+		{name: "limits from the environment", yaml: minimal, env: []string{"ESCALATIOND_LIMITS_MAX_HEADER_FIELDS=0"},
+			keys: []string{"limits.max_header_fields"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,6 +359,8 @@ func TestEveryKeyHasAnEnvName(t *testing.T) {
 		"imap.password":                    "ESCALATIOND_IMAP_PASSWORD",
 		"imap.password_file":               "ESCALATIOND_IMAP_PASSWORD_FILE",
 		"limits.ack_max_age":               "ESCALATIOND_LIMITS_ACK_MAX_AGE",
+		"limits.max_header_bytes":          "ESCALATIOND_LIMITS_MAX_HEADER_BYTES",
+		"limits.max_header_fields":         "ESCALATIOND_LIMITS_MAX_HEADER_FIELDS",
 		"escalation.sla.technical":         "ESCALATIOND_ESCALATION_SLA_TECHNICAL",
 		"customers":                        "ESCALATIOND_CUSTOMERS",
 		"roster.vendor":                    "ESCALATIOND_ROSTER_VENDOR",
@@ -364,8 +370,8 @@ func TestEveryKeyHasAnEnvName(t *testing.T) {
 			t.Errorf("env name of %s = %q, want %q", key, got[key], env)
 		}
 	}
-	if len(got) != 64 {
-		t.Errorf("%d keys, want 64: a field was added or lost its tag", len(got))
+	if len(got) != 66 {
+		t.Errorf("%d keys, want 66: a field was added or lost its tag", len(got))
 	}
 }
 

@@ -121,6 +121,12 @@ func (c *Config) Validate() error {
 			v.add(l.key, "must be 0 or more")
 		}
 	}
+	if c.Limits.MaxHeaderBytes <= 0 {
+		v.add("limits.max_header_bytes", "must be a positive number of bytes, e.g. 262144 (256 KiB)")
+	}
+	if c.Limits.MaxHeaderFields <= 0 {
+		v.add("limits.max_header_fields", "must be a positive number of fields, e.g. 2000")
+	}
 
 	for i, d := range c.Staff.Domains {
 		key := "staff.domains[" + strconv.Itoa(i) + "]"
