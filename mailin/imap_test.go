@@ -175,8 +175,8 @@ func TestBadLoginIsErrAuth(t *testing.T) {
 
 func TestQuarantineUnparseable(t *testing.T) {
 	p, eng, srv := newPoller(t, nil, "")
-	// A multipart with no boundary parameter cannot be read as MIME.
-	bad := []byte("From: x@acme.test\r\nSubject: broken\r\nMessage-ID: <bad@acme.test>\r\nContent-Type: multipart/mixed\r\n\r\nno parts\r\n")
+	// No header at all: nothing a client could show as mail.
+	bad := []byte("\x00\x01\x02 binary junk, no header\r\n\r\nno parts\r\n")
 	srv.Append("INBOX", bad, time.Now())
 	srv.Append("INBOX", rawMessage(1), time.Now())
 	st, err := p.Once(context.Background(), nil)

@@ -81,6 +81,7 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 	}
 	opts.SpoolDir = dir
 
+	r, envelope := skipEnvelopeLine(r)
 	p := &parser{opts: opts, src: &sourceReader{r: r}, in: &workflow.Inbound{},
 		lim: &limits{maxBytes: opts.MaxHeaderBytes, maxFields: opts.MaxHeaderFields}}
 	defer func() {
@@ -93,10 +94,37 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 			p.removeSpool()
 		}
 	}()
+	if envelope {
+		p.note("leading mbox \"From \" line skipped")
+	}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
 	return p.in, nil
+}
+
+// maxEnvelopeLine bounds the mbox "From " line skipped before a message.
+const maxEnvelopeLine = 8 << 10
+
+// skipEnvelopeLine drops a leading mbox envelope line ("From jdoe@example.com
+// Thu Oct 12 10:21:00 2023", or its quoted form ">From …") that mbox tools
+// and importers leave on a message: no header field starts with a space
+// after its name, and every mail client skips it. It reports whether there
+// was one.
+func skipEnvelopeLine(r io.Reader) (io.Reader, bool) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(6)
+	if !bytes.HasPrefix(head, []byte("From ")) && !bytes.HasPrefix(head, []byte(">From ")) {
+		return br, false
+	}
+	for n := 0; n < maxEnvelopeLine; {
+		line, err := br.ReadSlice('\n')
+		n += len(line)
+		if err != bufio.ErrBufferFull {
+			break
+		}
+	}
+	return br, true
 }
 
 // parser holds the state of one Parse call.
@@ -211,6 +239,12 @@ func (p *parser) walk(e *message.Entity, entErr error, depth int, path string, a
 	if _, gmParams, err := e.Header.ContentType(); err == nil {
 		boundary = gmParams["boundary"]
 	}
+	if strings.TrimSpace(boundary) == "" {
+		// No boundary: no part can be found, and mail clients show the
+		// body as it stands. So do we.
+		p.note("%s without a boundary: its body read as plain text", mt)
+		return p.readPlain(e, entErr, map[string]string{"charset": params["charset"]})
+	}
 	mr := entityParts{textproto.NewMultipartReader(partsGate(e.Body, p.lim, boundary, path), boundary)}
 	var childAlt altSeen
 	if mt == "multipart/alternative" {
@@ -220,6 +254,12 @@ func (p *parser) walk(e *message.Entity, entErr error, depth int, path string, a
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			return p.lim.err
+		}
+		if n == 1 && err != nil && p.lim.err == nil && p.src.err == nil && strings.HasSuffix(err.Error(), io.EOF.Error()) {
+			// A multipart header and no part at all (or a preamble
+			// only): clients show an empty message, and so do we.
+			p.note("%s with no parts: read as an empty body", mt)
+			return nil
 		}
 		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 			if p.src.err != nil {

@@ -123,6 +123,12 @@ func (p *parser) addresses(h message.Header, key string) []workflow.Address {
 	for _, raw := range h.Values(key) {
 		v := p.fix8bit(key, raw)
 		list, err := gomail.ParseAddressList(v)
+		if err != nil && strings.ContainsRune(v, '(') {
+			// Comments (RFC 5322 CFWS) where net/mail does not take them,
+			// as in "pete(his account)@silly.test(his host)".
+			v = stripComments(v)
+			list, err = gomail.ParseAddressList(v)
+		}
 		if err != nil {
 			out = append(out, p.lenientAddresses(key, v)...)
 			continue
@@ -529,6 +535,40 @@ func oneLine(s string) string {
 			space = false
 		}
 		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// stripComments removes RFC 5322 comments (parenthesised, nested, with
+// quoted-pairs) from an address header value, outside quoted strings.
+func stripComments(v string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && i+1 < len(v) && (quoted || depth > 0):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(v[i+1])
+			}
+			i++
+		case quoted:
+			b.WriteByte(c)
+			if c == '"' {
+				quoted = false
+			}
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '"':
+			quoted = true
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
 	}
 	return b.String()
 }

@@ -261,9 +261,28 @@ var parseCases = map[string]parseCase{
 			`malformed MIME in multipart/mixed: multipart: NextPart: EOF: rest of it skipped`,
 		},
 	},
-	// go-message cannot split a multipart without a boundary parameter
-	// ("multipart: boundary is empty"): nothing is readable.
-	"malformed-boundary.eml": {malformed: true},
+	// A multipart without a boundary parameter: no part can be found, and
+	// mail clients show the body as it stands; so does the parser.
+	"malformed-boundary.eml": {
+		subject:  "Multipart without a boundary",
+		from:     workflow.Address{Name: "Mallory", Email: "mallory@example.com"},
+		contains: []string{"text that cannot be found"},
+		notes:    []string{"multipart/mixed without a boundary: its body read as plain text"},
+	},
+	// An mbox export's envelope line before the header (mboxo and
+	// mboxrd): skipped, as every mail client does.
+	"mbox-from-line.eml": {
+		subject:  "Build farm offline",
+		from:     workflow.Address{Name: "Grace Hopper", Email: "grace@umbrella.test"},
+		contains: []string{"Our build farm has been offline since noon."},
+		notes:    []string{`leading mbox "From " line skipped`},
+	},
+	"mbox-quoted-from-line.eml": {
+		subject:  "Login page times out",
+		from:     workflow.Address{Name: "Heidi Klum", Email: "heidi@umbrella.test"},
+		contains: []string{"The login page times out for all our users."},
+		notes:    []string{`leading mbox "From " line skipped`},
+	},
 	// A header line without a colon stops go-message's header reader.
 	"malformed-header.eml": {malformed: true},
 }

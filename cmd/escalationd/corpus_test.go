@@ -73,7 +73,7 @@ var corpusCases = []corpusCase{
 	{file: "31-mailer-daemon-no-message-id.eml", disposition: workflow.Applied, automatic: true},
 	{file: "32-duplicate-of-01.eml", disposition: workflow.Duplicate},
 	{file: "33-no-message-id.eml", disposition: workflow.Applied, esc: 20, opens: true, ack: true},
-	{file: "34-multipart-no-boundary.eml", disposition: workflow.Quarantined},
+	{file: "34-multipart-no-boundary.eml", disposition: workflow.Applied, esc: 21, opens: true, ack: true}, // shown as plain text, as clients do
 	{file: "35-oversized.eml", disposition: workflow.Quarantined},
 	{file: "36-reply-in-reply-to-only.eml", disposition: workflow.Applied, esc: 2},
 	{file: "37-reply-references-only.eml", disposition: workflow.Applied, esc: 3},
@@ -83,13 +83,23 @@ var corpusCases = []corpusCase{
 	{file: "41-non-staff-resolve.eml", disposition: workflow.Applied, esc: 1},
 	{file: "42-own-loop-header.eml", disposition: workflow.Applied, automatic: true}, // names ESC-00003, sender no participant
 	{file: "43-german-autoreply-subject.eml", disposition: workflow.Applied, esc: 3, automatic: true},
-	{file: "44-auto-submitted-no.eml", disposition: workflow.Applied, esc: 21, opens: true, ack: true},
+	{file: "44-auto-submitted-no.eml", disposition: workflow.Applied, esc: 22, opens: true, ack: true},
 	{file: "45-empty-return-path.eml", disposition: workflow.Applied, automatic: true},
 	{file: "46-staff-unknown-command.eml", disposition: workflow.Applied, esc: 3, errorMail: true},
 	{file: "47-outlook-aw-encoded-tag.eml", disposition: workflow.Applied, esc: 1},
 	{file: "48-own-address-sender.eml", disposition: workflow.Applied, automatic: true},
-	{file: "49-nonexistent-tag.eml", disposition: workflow.Applied, esc: 22, opens: true, ack: true}, // a tag naming no escalation counts as none
+	{file: "49-nonexistent-tag.eml", disposition: workflow.Applied, esc: 23, opens: true, ack: true}, // a tag naming no escalation counts as none
 	{file: "50-staff-unaligned-dkim.eml", disposition: workflow.Applied, esc: 4},                     // staff From, dkim=pass for evil.test: commands are text
+	// Mail that ordinary clients show fine, found by running other mail
+	// libraries' test messages through the daemon. (Messages with a leading
+	// mbox "From " line are tested in mailin: the in-process IMAP server
+	// serves nothing for a message whose header it cannot parse.)
+	{file: "51-multipart-no-parts.eml", disposition: workflow.Applied, esc: 24, opens: true, ack: true},
+	{file: "52-no-from.eml", disposition: workflow.Quarantined}, // no sender address: a person looks at it
+	{file: "53-reused-message-id-a.eml", disposition: workflow.Applied, esc: 25, opens: true, ack: true},
+	{file: "54-reused-message-id-b.eml", disposition: workflow.Applied, esc: 26, opens: true, ack: true}, // same Message-ID, other content
+	{file: "55-gmail-noreply.eml", disposition: workflow.Applied, automatic: true},
+	{file: "56-address-comments.eml", disposition: workflow.Applied, esc: 27, opens: true, ack: true}, // ack to pete@silly.test
 }
 
 // corpusConfig: staff commands count only with dkim/dmarc=pass from
@@ -138,16 +148,25 @@ func readCorpus(t *testing.T) []corpusMsg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasPrefix(raw, []byte("X-Corpus-Shape: ")) {
+		// After an mbox envelope line ("From …", ">From …"), if any.
+		body := raw
+		if bytes.HasPrefix(body, []byte("From ")) || bytes.HasPrefix(body, []byte(">From ")) {
+			body = body[bytes.IndexByte(body, '\n')+1:]
+		}
+		if !bytes.HasPrefix(body, []byte("X-Corpus-Shape: ")) {
 			t.Fatalf("%s does not start with an X-Corpus-Shape: line", f)
 		}
 		m := corpusMsg{raw: raw}
-		if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		if msg, err := mail.ReadMessage(bytes.NewReader(body)); err == nil {
 			m.header = msg.Header
 			m.messageID = strings.Trim(strings.TrimSpace(msg.Header.Get("Message-Id")), "<>")
 			// The address alone: display names in legacy charsets are
 			// beyond net/mail's word decoder.
-			if sub := angleAddr.FindStringSubmatch(msg.Header.Get("From")); sub != nil {
+			from := msg.Header.Get("From")
+			for c := addrComment.ReplaceAllString(from, ""); c != from; c = addrComment.ReplaceAllString(from, "") {
+				from = c
+			}
+			if sub := angleAddr.FindStringSubmatch(from); sub != nil {
 				m.from = strings.ToLower(sub[1])
 			} else if f := strings.Fields(msg.Header.Get("From")); len(f) > 0 {
 				m.from = strings.ToLower(f[0])
@@ -195,11 +214,15 @@ func readMessages(t *testing.T, dataDir string) map[int]storedMessage {
 // answers are the mails the daemon sent in reply to the message with
 // Message-ID mid (In-Reply-To), or, for a message without one, to its
 // sender with no In-Reply-To.
+// addrComment is a comment inside an address: pete(his account)@silly.test.
+var addrComment = regexp.MustCompile(`\((?:[^()\\]|\\.)*\)`)
+
 func answers(sent []localmail.Received, mid, from string) []localmail.Received {
 	var out []localmail.Received
 	for _, m := range sent {
 		irt := strings.Trim(strings.TrimSpace(m.Header.Get("In-Reply-To")), "<>")
-		if mid != "" && irt == mid {
+		// A Message-ID some senders reuse answers each of them apart.
+		if mid != "" && irt == mid && (from == "" || !slices.ContainsFunc(m.To, func(s string) bool { return !strings.EqualFold(s, from) }) || !strings.HasPrefix(m.Header.Get("Auto-Submitted"), "auto-replied")) {
 			out = append(out, m)
 		}
 		if mid == "" && irt == "" && slices.ContainsFunc(m.To, func(s string) bool { return strings.EqualFold(s, from) }) {
@@ -255,7 +278,7 @@ func TestCorpus(t *testing.T) {
 		}
 		ans := answers(sent, m.messageID, m.from)
 		acks := acksOf(ans)
-		if first, ok := seenMID[m.messageID]; ok && m.messageID != "" {
+		if first, ok := seenMID[m.messageID]; ok && m.messageID != "" && c.disposition == workflow.Duplicate {
 			// A copy: what answers its Message-ID answered the first
 			// one; the totals below show that nothing more went out.
 			t.Logf("%s: same Message-ID as %s", c.file, first)
