@@ -59,7 +59,7 @@ func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time
 	if err != nil {
 		return nil, fmt.Errorf("smtp.from: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Escalation.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Escalation.Dir, durable.DirMode); err != nil {
 		return nil, fmt.Errorf("create escalation.dir %s: %w", cfg.Escalation.Dir, err)
 	}
 	class, err := NewClassifier(cfg.Classification)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/escalationd/escalationd/internal/durable"
 )
 
 // maxNameBytes bounds a saved file name; most file systems allow 255.
@@ -68,6 +70,19 @@ func numbered(name string, n int) string {
 	}
 	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
 }
+
+// openDir opens escalation.dir, creating it (with durable.DirMode) when it
+// is missing: New made it, but it may have been removed since.
+func (e *Engine) openDir() (*durable.Dir, error) {
+	if err := os.MkdirAll(e.cfg.Escalation.Dir, durable.DirMode); err != nil {
+		return nil, fmt.Errorf("create escalation.dir %s: %w", e.cfg.Escalation.Dir, err)
+	}
+	return durable.OpenRoot(e.cfg.Escalation.Dir, e.log)
+}
+
+// trackingName is the name of escalation id's tracking file in
+// escalation.dir.
+func (e *Engine) trackingName(id int64) string { return e.Tag(id) + "-tracking.md" }
 
 // placeAttachment moves a spooled attachment into dir/tag/ under a safe name
 // and returns that name. A name already recorded for this escalation gets a
