@@ -531,6 +531,9 @@ func (e *Engine) open(tx *Tx, in *Inbound, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: open escalation: %w", err)
 	}
+	if err := e.claimTracking(id); err != nil {
+		return 0, err
+	}
 	for i, r := range dec.Reasons {
 		if _, err := tx.Exec(`INSERT INTO reasons(esc_id, seq, text) VALUES(?, ?, ?)`, id, i+1, r); err != nil {
 			return 0, fmt.Errorf("store: add reason: %w", err)
@@ -635,10 +638,18 @@ func (e *Engine) logInbound(tx *Tx, id int64, in *Inbound, now time.Time) error 
 	if err != nil {
 		return fmt.Errorf("store: log message: %w", err)
 	}
+	if len(in.Attachments) == 0 {
+		return nil
+	}
+	root, err := e.openDir()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	tag := e.Tag(id)
 	taken := map[string]bool{}
 	for _, a := range in.Attachments {
-		name, err := placeAttachment(tx, e.cfg.Escalation.Dir, tag, taken, a)
+		name, err := e.placeAttachment(tx, root, tag, taken, a)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -84,76 +84,90 @@ func (e *Engine) openDir() (*durable.Dir, error) {
 // escalation.dir.
 func (e *Engine) trackingName(id int64) string { return e.Tag(id) + "-tracking.md" }
 
-// placeAttachment moves a spooled attachment into dir/tag/ under a safe name
-// and returns that name. A name already recorded for this escalation gets a
-// number; a file on disk that the store does not know (left by a crash before
-// a commit) is overwritten, so a retried message does not pile up copies.
-func placeAttachment(tx *Tx, dir, tag string, taken map[string]bool, a Attachment) (string, error) {
-	folder := filepath.Join(dir, tag)
-	if err := os.MkdirAll(folder, 0o755); err != nil {
-		return "", fmt.Errorf("create attachment folder %s: %w", folder, err)
+// claimTracking makes way for the tracking file of the escalation id being
+// opened (§11 Files). Whatever is at its name already was not written by
+// this store: an escalation.dir kept from a store started afresh, a planted
+// file or symlink. It is moved aside unchanged (durable.Dir.MoveAside logs
+// where to), so that the rename of every later write replaces only the
+// daemon's own file. Called within the transaction that opens the
+// escalation, before the commit: after a crash the name is free again.
+func (e *Engine) claimTracking(id int64) error {
+	root, err := e.openDir()
+	if err != nil {
+		return err
 	}
+	defer root.Close()
+	if _, err := root.MoveAside(e.trackingName(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("make way for the tracking file of %s: %w", e.Tag(id), err)
+	}
+	return nil
+}
+
+// placeAttachment moves a spooled attachment into the folder tag/ of root
+// (made with durable.DirMode; a symlink or a file at its name is moved
+// aside, never followed) under a safe name, and returns that name. A name
+// recorded for this escalation gets a number. So does a name taken on disk
+// by a file the store has no record of (a symlink, a planted file, one from
+// an earlier store): it is left as it is and a warning names it. Except a
+// regular file with the same bytes, which is this very attachment placed
+// before a crash or a rolled-back transaction: it is replaced, so that a
+// retried message does not pile up copies.
+func (e *Engine) placeAttachment(tx *Tx, root *durable.Dir, tag string, taken map[string]bool, a Attachment) (string, error) {
+	folder, err := root.Sub(tag, durable.DirMode)
+	if err != nil {
+		return "", fmt.Errorf("create attachment folder: %w", err)
+	}
+	defer folder.Close()
+	spool, err := durable.OpenRoot(filepath.Dir(a.Path), e.log)
+	if err != nil {
+		return "", fmt.Errorf("save attachment %s: %w", a.Name, err)
+	}
+	defer spool.Close()
+	spooled := filepath.Base(a.Path)
 	base := SafeFileName(a.Name)
+	var kept []string // names taken by files the store does not know
 	name := base
 	for n := 2; ; n++ {
 		rel := tag + "/" + name
-		known := taken[rel]
-		if !known {
-			var one int
-			err := tx.QueryRow(`SELECT 1 FROM attachments WHERE rel_path = ?`, rel).Scan(&one)
-			switch {
-			case err == nil:
-				known = true
-			case !errors.Is(err, sql.ErrNoRows):
-				return "", fmt.Errorf("store: look up attachment %s: %w", rel, err)
-			}
+		known, err := attachmentKnown(tx, taken, rel)
+		if err != nil {
+			return "", err
 		}
 		if !known {
-			taken[rel] = true
-			break
+			err := durable.Move(spool, spooled, folder, name)
+			if errors.Is(err, fs.ErrExist) && durable.Same(spool, spooled, folder, name) {
+				err = durable.MoveOver(spool, spooled, folder, name)
+			}
+			if err == nil {
+				taken[rel] = true
+				if len(kept) > 0 {
+					e.log.Warn("attachment name taken by a file escalationd has no record of; left that file as it is and saved the attachment under another name",
+						"escalation", tag, "kept", strings.Join(kept, ", "), "saved_as", folder.Path(name))
+				}
+				return name, nil
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return "", fmt.Errorf("save attachment: %w", err)
+			}
+			kept = append(kept, folder.Path(name))
 		}
 		name = numbered(base, n)
 	}
-	target := filepath.Join(folder, name)
-	if err := moveFile(a.Path, target); err != nil {
-		return "", fmt.Errorf("save attachment %s: %w", target, err)
-	}
-	return name, nil
 }
 
-// moveFile renames src to dst, copying when they are on different file
-// systems. dst is fsynced before src is removed.
-func moveFile(src, dst string) error {
-	if err := os.Rename(src, dst); err == nil {
-		return nil
+// attachmentKnown reports whether rel is an attachment of this transaction
+// (taken) or of the store.
+func attachmentKnown(tx *Tx, taken map[string]bool, rel string) (bool, error) {
+	if taken[rel] {
+		return true, nil
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
+	var one int
+	err := tx.QueryRow(`SELECT 1 FROM attachments WHERE rel_path = ?`, rel).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
 	}
-	defer in.Close()
-	tmp := dst + ".part"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Remove(src)
+	return false, fmt.Errorf("store: look up attachment %s: %w", rel, err)
 }
