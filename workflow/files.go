@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/escalationd/escalationd/internal/durable"
 )
 
@@ -20,8 +22,12 @@ const maxNameBytes = 120
 
 // SafeFileName turns an untrusted attachment name into one that is safe to
 // create inside an escalation's folder: the base name only (no separators, no
-// traversal), no control or bidi characters, no leading dots or spaces,
-// bounded length with the extension kept. An empty result becomes
+// traversal); no control characters (C0, DEL, C1), line separators or
+// invisible and bidi characters (invisibleRune: the Unicode format
+// characters, such as U+202E, which would show "invoice\u202Egpj.exe" as
+// "invoiceexe.jpg", or U+200B); in Unicode NFC, so that an "é" sent
+// decomposed is the same name as one sent composed; no leading dots or
+// spaces; bounded length with the extension kept. An empty result becomes
 // "attachment".
 func SafeFileName(name string) string {
 	name = strings.ToValidUTF8(name, "")
@@ -29,20 +35,19 @@ func SafeFileName(name string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
-	var b strings.Builder
-	for _, r := range name {
+	name = strings.Map(func(r rune) rune {
 		switch {
-		case r < 0x20 || r == 0x7f || unicode.Is(unicode.Cc, r):
-			continue
-		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200b, r == 0x200c, r == 0x200d, r == 0x200e, r == 0x200f, r == 0xfeff:
-			continue
+		case unicode.IsControl(r), r == '\u2028', r == '\u2029', invisibleRune(r):
+			return -1
 		case strings.ContainsRune(`:*?"<>|`, r):
-			b.WriteRune('_')
-		default:
-			b.WriteRune(r)
+			return '_'
 		}
-	}
-	name = strings.TrimLeft(strings.TrimSpace(b.String()), ". ")
+		return r
+	}, name)
+	// After the drop: a combining mark that followed an invisible character
+	// composes with the letter before it.
+	name = norm.NFC.String(name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ". ")
 	name = strings.TrimRight(name, ". ")
 	if len(name) > maxNameBytes {
 		ext := path.Ext(name)
@@ -54,7 +59,7 @@ func SafeFileName(name string) string {
 		for cut > 0 && !utf8.RuneStart(stem[cut]) {
 			cut--
 		}
-		name = stem[:cut] + ext
+		name = strings.TrimRight(stem[:cut]+ext, ". ") // no space or dot at the end of the cut
 	}
 	if name == "" {
 		return "attachment"

@@ -9,7 +9,38 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
+
+func TestSafeFileNameHostile(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"invoice\u202Egpj.exe", "invoicegpj.exe"},                                   // right-to-left override
+		{"\u2066report\u2069\u200E.pdf", "report.pdf"},                               // isolates, LRM
+		{"re\u200Bp\u200Co\u200Dr\u2060t\uFEFF.pdf", "report.pdf"},                   // zero-width, word joiner, BOM
+		{"pay\u061Croll.xlsx", "payroll.xlsx"},                                       // Arabic letter mark (a bidi control)
+		{"in\u00ADvoice.pdf", "invoice.pdf"},                                         // soft hyphen
+		{"x\U000E0041\U000E0042.txt", "x.txt"},                                       // tag characters
+		{"a\u206Ab\uFFF9c.txt", "abc.txt"},                                           // deprecated format, annotation
+		{"line\u2028sep\u2029.txt", "linesep.txt"},                                   // line and paragraph separators
+		{"c1\u0085\u009b.txt", "c1.txt"},                                             // C1 controls
+		{"e\u0301.txt", "\u00e9.txt"},                                                // NFD "é" becomes NFC
+		{"e\u200B\u0301.txt", "\u00e9.txt"},                                          // composed once the zero-width space is gone
+		{"\u0627\u0644\u0645\u0644\u0641.pdf", "\u0627\u0644\u0645\u0644\u0641.pdf"}, // Arabic letters stay
+		{"\u0600\u0661.txt", "\u0600\u0661.txt"},                                     // a visible prepended mark stays
+		{"\u202E\u200B", "attachment"},                                               // nothing but invisible characters
+		{"\u202E.\u200B.", "attachment"},                                             // dots once they are gone
+		{"../\u2066", "attachment"},                                                  // traversal, then nothing
+		{"..\u200B/..\u200B/passwd", "passwd"},
+		{"\u200B.hidden", "hidden"},
+	} {
+		if got := SafeFileName(c.in); got != c.want {
+			t.Errorf("SafeFileName(%+q) = %+q, want %+q", c.in, got, c.want)
+		}
+	}
+}
 
 // logBuffer is a log sink for assertions on warnings.
 type logBuffer struct {
@@ -210,4 +241,38 @@ func TestAttachmentNameTaken(t *testing.T) {
 			t.Errorf("no warning names the kept %s; log:\n%s", kept, logs)
 		}
 	}
+}
+
+// FuzzSafeFileName checks what every saved attachment name is: not empty,
+// one plain name that does not start with a dot, at most maxNameBytes of
+// valid UTF-8 in NFC, with no control, line-separator or invisible
+// character, and a fixed point (cleaning it again changes nothing). Run it
+// for real with
+//
+//	go test -run '^$' -fuzz '^FuzzSafeFileName$' -fuzztime 5m -parallel 1 ./workflow/
+func FuzzSafeFileName(f *testing.F) {
+	for _, s := range []string{
+		"report.pdf", "../../etc/passwd", `C:\x\y.exe`, "invoice\u202Egpj.exe", "e\u0301.txt",
+		"\u200B", ". .", strings.Repeat("\u00e9", 100) + ".pdf", strings.Repeat("a", 119) + " .x",
+		strings.Repeat("x ", 80), "\xff\xfe.txt", "q\u0301\u0301\u0301.txt",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got := SafeFileName(in)
+		switch {
+		case got == "", got == "..", strings.HasPrefix(got, "."), strings.ContainsAny(got, "/\\\x00"):
+			t.Fatalf("SafeFileName(%+q) = %+q: not one plain name", in, got)
+		case len(got) > maxNameBytes, !utf8.ValidString(got), !norm.NFC.IsNormalString(got):
+			t.Fatalf("SafeFileName(%+q) = %+q: too long, not UTF-8 or not NFC", in, got)
+		}
+		for _, r := range got {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || invisibleRune(r) {
+				t.Fatalf("SafeFileName(%+q) = %+q holds %U", in, got, r)
+			}
+		}
+		if again := SafeFileName(got); again != got {
+			t.Fatalf("SafeFileName(%+q) = %+q, but SafeFileName of that is %+q", in, got, again)
+		}
+	})
 }
