@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/transform"
 
+	"github.com/escalationd/escalationd/internal/durable"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -30,6 +31,8 @@ var ErrMalformed = errors.New("mailin: malformed message")
 type ParseOptions struct {
 	SpoolDir     string // where attachment files are streamed; created if missing; "" means os.TempDir()
 	MaxTextBytes int64  // cap on the body text kept in memory; 0 means 1 MiB; longer text is cut with a note
+
+	spool *durable.Dir // the Poller's spool folder, opened safely; used instead of SpoolDir
 }
 
 const (
@@ -54,19 +57,15 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 	if opts.MaxTextBytes <= 0 {
 		opts.MaxTextBytes = defaultMaxTextBytes
 	}
-	if opts.SpoolDir == "" {
-		opts.SpoolDir = os.TempDir()
+	spool := opts.spool
+	if spool == nil {
+		if spool, err = openSpool(opts.SpoolDir); err != nil {
+			return nil, err
+		}
+		defer spool.Close()
 	}
-	dir, err := filepath.Abs(opts.SpoolDir)
-	if err != nil {
-		return nil, fmt.Errorf("spool dir: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("spool dir: %w", err)
-	}
-	opts.SpoolDir = dir
 
-	p := &parser{opts: opts, src: &sourceReader{r: r}, in: &workflow.Inbound{}}
+	p := &parser{opts: opts, spool: spool, src: &sourceReader{r: r}, in: &workflow.Inbound{}}
 	defer func() {
 		// A parser bug must not take the daemon down on every restart with
 		// the same message in the mailbox: turn it into a quarantine.
@@ -83,11 +82,36 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 	return p.in, nil
 }
 
+// spoolMode is the spool folder's: private to the daemon, since the
+// attachments in it are not yet in an escalation.
+const spoolMode = 0o700
+
+// openSpool opens the spool folder dir (os.TempDir() when ""), creating it
+// when it is missing.
+func openSpool(dir string) (*durable.Dir, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, spoolMode); err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	spool, err := durable.OpenRoot(dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	return spool, nil
+}
+
 // parser holds the state of one Parse call.
 type parser struct {
-	opts ParseOptions
-	src  *sourceReader
-	in   *workflow.Inbound
+	opts  ParseOptions
+	spool *durable.Dir
+	src   *sourceReader
+	in    *workflow.Inbound
 
 	plain, html bodyText
 	leaves      int
@@ -484,7 +508,9 @@ func (p *parser) attach(e *message.Entity, mt, name string) error {
 	}
 	label := fmt.Sprintf("attachment %q (%s)", name, mt)
 	p.checkEncoding(e.Header, label, "saved")
-	f, err := os.CreateTemp(p.opts.SpoolDir, "att-*")
+	// FileMode, not CreateTemp's 0600: the file becomes the attachment in
+	// escalation.dir by a rename, mode and all. The spool folder is private.
+	f, err := p.spool.CreateTemp("att-", "", durable.FileMode)
 	if err != nil {
 		return fmt.Errorf("spool attachment: %w", err)
 	}
