@@ -67,7 +67,7 @@ func (d *Dir) Sub(name string, perm os.FileMode) (*Dir, error) {
 		return nil, err
 	}
 	path := d.Path(name)
-	for range 3 { // each turn undoes one change made by someone else
+	for range 5 { // a symlink takes three turns: moved aside, made, opened
 		fd, err := openat(d.fd(), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 		switch {
 		case err == nil:
