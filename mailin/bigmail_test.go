@@ -12,6 +12,8 @@ import (
 	"runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/escalationd/escalationd/internal/durable"
 )
 
 // With limits.max_message_bytes raised to 100 MiB, a message carrying a
@@ -85,7 +87,12 @@ func TestParseFiftyMiBAttachmentHeap(t *testing.T) {
 	if err := os.MkdirAll(rawDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := archive(rawDir, src)
+	rawRoot, err := durable.OpenRoot(rawDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rawRoot.Close()
+	raw, err := archive(rawRoot, src)
 	src.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,7 @@ package mailin
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +15,15 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/escalationd/escalationd/internal/durable"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -685,12 +684,6 @@ func (g *group) apply(ctx context.Context) error {
 	return nil
 }
 
-type rawFile struct {
-	path string
-	sha  string
-	data []byte // the message, when it was small enough to keep for parsing
-}
-
 // memRaw is the largest message kept in memory after it is archived, to be
 // parsed from there instead of being read back from the archive; a larger
 // one is streamed to the archive and parsed from the file, never held whole.
@@ -699,10 +692,11 @@ const memRaw = 256 << 10
 // fetchRaw fetches the full bytes of each message in uids into the raw
 // archive (DataDir/raw/ab/<sha256>.eml).
 func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]rawFile, error) {
-	dir := filepath.Join(p.opts.DataDir, "raw")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, local(fmt.Errorf("create raw archive %s: %w", dir, err))
+	dir, err := p.dataSub("raw", durable.DirMode)
+	if err != nil {
+		return nil, local(fmt.Errorf("raw archive: %w", err))
 	}
+	defer dir.Close()
 	section := &imap.FetchItemBodySection{Peek: true}
 	cmd := c.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
 	defer cmd.Close()
@@ -753,58 +747,6 @@ func (p *Poller) fetchRaw(c *imapclient.Client, uids imap.UIDSet) (map[imap.UID]
 	return out, nil
 }
 
-// archive copies r into the raw archive under its SHA-256 and returns where.
-func archive(dir string, r io.Reader) (rawFile, error) {
-	tmp, err := os.CreateTemp(dir, "incoming-*")
-	if err != nil {
-		return rawFile{}, fmt.Errorf("raw archive: %w", err)
-	}
-	h := sha256.New()
-	// No fsync here: the engine syncs the archive once for the whole
-	// group of messages, before the commit that refers to them.
-	_, err = io.Copy(io.MultiWriter(tmp, h), r)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return rawFile{}, fmt.Errorf("raw archive: %w", err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	sub := filepath.Join(dir, sum[:2])
-	if err := os.MkdirAll(sub, 0o750); err != nil {
-		os.Remove(tmp.Name())
-		return rawFile{}, fmt.Errorf("raw archive: %w", err)
-	}
-	path := filepath.Join(sub, sum+".eml")
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return rawFile{}, fmt.Errorf("raw archive: %w", err)
-	}
-	return rawFile{path: path, sha: sum}, nil
-}
-
-// sweepPartial removes the raw-archive temp files ("raw/incoming-*") and
-// attachment spool files ("spool/att-*") that a crash in the middle of a fetch
-// or a parse leaves behind: nothing refers to them, and their message is
-// still unhandled on the server, so it is fetched and parsed again. It runs
-// before this process fetches anything (and again after a failed batch,
-// when no fetch is in flight either). Best effort.
-func (p *Poller) sweepPartial() {
-	removed := 0
-	for _, pattern := range []string{filepath.Join(p.opts.DataDir, "raw", "incoming-*"), filepath.Join(p.opts.DataDir, "spool", "att-*")} {
-		left, _ := filepath.Glob(pattern)
-		for _, f := range left {
-			if os.Remove(f) == nil {
-				removed++
-			}
-		}
-	}
-	if removed > 0 {
-		p.log.Info("removed partly fetched or parsed files left by a crash", "count", removed, "data_dir", p.opts.DataDir)
-	}
-}
-
 // parse reads an archived message. A panic in a parser is turned into an
 // error, so one hostile message cannot stop the daemon.
 func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
@@ -813,12 +755,16 @@ func (p *Poller) parse(raw rawFile) (in *workflow.Inbound, err error) {
 			in, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
 		}
 	}()
-	opts := ParseOptions{SpoolDir: filepath.Join(p.opts.DataDir, "spool"),
-		MaxHeaderBytes: p.opts.MaxHeaderBytes, MaxHeaderFields: p.opts.MaxHeaderFields}
+	spool, err := p.dataSub("spool", spoolMode)
+	if err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	defer spool.Close()
+	opts := ParseOptions{spool: spool, MaxHeaderBytes: p.opts.MaxHeaderBytes, MaxHeaderFields: p.opts.MaxHeaderFields}
 	if raw.data != nil {
 		return Parse(bytes.NewReader(raw.data), opts)
 	}
-	f, err := os.Open(raw.path)
+	f, err := os.OpenFile(raw.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/transform"
 
+	"github.com/escalationd/escalationd/internal/durable"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -37,6 +38,8 @@ type ParseOptions struct {
 	// ErrLimit. 0 means 256 KiB and 2000 fields.
 	MaxHeaderBytes  int64
 	MaxHeaderFields int
+
+	spool *durable.Dir // the Poller's spool folder, opened safely; used instead of SpoolDir
 }
 
 const (
@@ -69,20 +72,16 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 	if opts.MaxHeaderFields <= 0 {
 		opts.MaxHeaderFields = defaultMaxHeaderFields
 	}
-	if opts.SpoolDir == "" {
-		opts.SpoolDir = os.TempDir()
+	spool := opts.spool
+	if spool == nil {
+		if spool, err = openSpool(opts.SpoolDir); err != nil {
+			return nil, err
+		}
+		defer spool.Close()
 	}
-	dir, err := filepath.Abs(opts.SpoolDir)
-	if err != nil {
-		return nil, fmt.Errorf("spool dir: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("spool dir: %w", err)
-	}
-	opts.SpoolDir = dir
 
 	r, envelope := skipEnvelopeLine(r)
-	p := &parser{opts: opts, src: &sourceReader{r: r}, in: &workflow.Inbound{},
+	p := &parser{opts: opts, spool: spool, src: &sourceReader{r: r}, in: &workflow.Inbound{},
 		lim: &limits{maxBytes: opts.MaxHeaderBytes, maxFields: opts.MaxHeaderFields}}
 	defer func() {
 		// A parser bug must not take the daemon down on every restart with
@@ -127,11 +126,36 @@ func skipEnvelopeLine(r io.Reader) (io.Reader, bool) {
 	return br, true
 }
 
+// spoolMode is the spool folder's: private to the daemon, since the
+// attachments in it are not yet in an escalation.
+const spoolMode = 0o700
+
+// openSpool opens the spool folder dir (os.TempDir() when ""), creating it
+// when it is missing.
+func openSpool(dir string) (*durable.Dir, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, spoolMode); err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	spool, err := durable.OpenRoot(dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	return spool, nil
+}
+
 // parser holds the state of one Parse call.
 type parser struct {
-	opts ParseOptions
-	src  *sourceReader
-	in   *workflow.Inbound
+	opts  ParseOptions
+	spool *durable.Dir
+	src   *sourceReader
+	in    *workflow.Inbound
 
 	lim         *limits
 	plain, html bodyText
@@ -549,7 +573,9 @@ func (p *parser) attach(e *message.Entity, mt, name string) error {
 	}
 	label := fmt.Sprintf("attachment %q (%s)", name, mt)
 	p.checkEncoding(e.Header, label, "saved")
-	f, err := os.CreateTemp(p.opts.SpoolDir, "att-*")
+	// FileMode, not CreateTemp's 0600: the file becomes the attachment in
+	// escalation.dir by a rename, mode and all. The spool folder is private.
+	f, err := p.spool.CreateTemp("att-", "", durable.FileMode)
 	if err != nil {
 		return fmt.Errorf("spool attachment: %w", err)
 	}

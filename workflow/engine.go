@@ -61,7 +61,7 @@ func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time
 	if err != nil {
 		return nil, fmt.Errorf("smtp.from: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Escalation.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Escalation.Dir, durable.DirMode); err != nil {
 		return nil, fmt.Errorf("create escalation.dir %s: %w", cfg.Escalation.Dir, err)
 	}
 	class, err := NewClassifier(cfg.Classification)
@@ -621,6 +621,9 @@ func (e *Engine) open(tx *Tx, in *Inbound, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: open escalation: %w", err)
 	}
+	if err := e.claimTracking(id); err != nil {
+		return 0, err
+	}
 	for i, r := range dec.Reasons {
 		if _, err := tx.Exec(`INSERT INTO reasons(esc_id, seq, text) VALUES(?, ?, ?)`, id, i+1, r); err != nil {
 			return 0, fmt.Errorf("store: add reason: %w", err)
@@ -719,10 +722,18 @@ func (e *Engine) logInbound(tx *Tx, id int64, in *Inbound, now time.Time) error 
 	if err != nil {
 		return fmt.Errorf("store: log message: %w", err)
 	}
+	if len(in.Attachments) == 0 {
+		return nil
+	}
+	root, err := e.openDir()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	tag := e.Tag(id)
 	taken := map[string]bool{}
 	for _, a := range in.Attachments {
-		name, err := placeAttachment(tx, e.cfg.Escalation.Dir, tag, taken, a)
+		name, err := e.placeAttachment(tx, root, tag, taken, a)
 		if err != nil {
 			return err
 		}

@@ -4,13 +4,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/escalationd/escalationd/internal/durable"
 )
 
 // maxNameBytes bounds a saved file name; most file systems allow 255.
@@ -18,8 +22,12 @@ const maxNameBytes = 120
 
 // SafeFileName turns an untrusted attachment name into one that is safe to
 // create inside an escalation's folder: the base name only (no separators, no
-// traversal), no control or bidi characters, no leading dots or spaces,
-// bounded length with the extension kept. An empty result becomes
+// traversal); no control characters (C0, DEL, C1), line separators or
+// invisible and bidi characters (invisibleRune: the Unicode format
+// characters, such as U+202E, which would show "invoice\u202Egpj.exe" as
+// "invoiceexe.jpg", or U+200B); in Unicode NFC, so that an "é" sent
+// decomposed is the same name as one sent composed; no leading dots or
+// spaces; bounded length with the extension kept. An empty result becomes
 // "attachment".
 func SafeFileName(name string) string {
 	name = strings.ToValidUTF8(name, "")
@@ -27,20 +35,19 @@ func SafeFileName(name string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
-	var b strings.Builder
-	for _, r := range name {
+	name = strings.Map(func(r rune) rune {
 		switch {
-		case r < 0x20 || r == 0x7f || unicode.Is(unicode.Cc, r):
-			continue
-		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200b, r == 0x200c, r == 0x200d, r == 0x200e, r == 0x200f, r == 0xfeff:
-			continue
+		case unicode.IsControl(r), r == '\u2028', r == '\u2029', invisibleRune(r):
+			return -1
 		case strings.ContainsRune(`:*?"<>|`, r):
-			b.WriteRune('_')
-		default:
-			b.WriteRune(r)
+			return '_'
 		}
-	}
-	name = strings.TrimLeft(strings.TrimSpace(b.String()), ". ")
+		return r
+	}, name)
+	// After the drop: a combining mark that followed an invisible character
+	// composes with the letter before it.
+	name = norm.NFC.String(name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ". ")
 	name = strings.TrimRight(name, ". ")
 	if len(name) > maxNameBytes {
 		ext := path.Ext(name)
@@ -52,7 +59,7 @@ func SafeFileName(name string) string {
 		for cut > 0 && !utf8.RuneStart(stem[cut]) {
 			cut--
 		}
-		name = stem[:cut] + ext
+		name = strings.TrimRight(stem[:cut]+ext, ". ") // no space or dot at the end of the cut
 	}
 	if name == "" {
 		return "attachment"
@@ -69,76 +76,103 @@ func numbered(name string, n int) string {
 	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
 }
 
-// placeAttachment moves a spooled attachment into dir/tag/ under a safe name
-// and returns that name. A name already recorded for this escalation gets a
-// number; a file on disk that the store does not know (left by a crash before
-// a commit) is overwritten, so a retried message does not pile up copies.
-func placeAttachment(tx *Tx, dir, tag string, taken map[string]bool, a Attachment) (string, error) {
-	folder := filepath.Join(dir, tag)
-	if err := os.MkdirAll(folder, 0o755); err != nil {
-		return "", fmt.Errorf("create attachment folder %s: %w", folder, err)
+// openDir opens escalation.dir, creating it (with durable.DirMode) when it
+// is missing: New made it, but it may have been removed since.
+func (e *Engine) openDir() (*durable.Dir, error) {
+	if err := os.MkdirAll(e.cfg.Escalation.Dir, durable.DirMode); err != nil {
+		return nil, fmt.Errorf("create escalation.dir %s: %w", e.cfg.Escalation.Dir, err)
 	}
+	return durable.OpenRoot(e.cfg.Escalation.Dir, e.log)
+}
+
+// trackingName is the name of escalation id's tracking file in
+// escalation.dir.
+func (e *Engine) trackingName(id int64) string { return e.Tag(id) + "-tracking.md" }
+
+// claimTracking makes way for the tracking file of the escalation id being
+// opened (§11 Files). Whatever is at its name already was not written by
+// this store: an escalation.dir kept from a store started afresh, a planted
+// file or symlink. It is moved aside unchanged (durable.Dir.MoveAside logs
+// where to), so that the rename of every later write replaces only the
+// daemon's own file. Called within the transaction that opens the
+// escalation, before the commit: after a crash the name is free again.
+func (e *Engine) claimTracking(id int64) error {
+	root, err := e.openDir()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, err := root.MoveAside(e.trackingName(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("make way for the tracking file of %s: %w", e.Tag(id), err)
+	}
+	return nil
+}
+
+// placeAttachment moves a spooled attachment into the folder tag/ of root
+// (made with durable.DirMode; a symlink or a file at its name is moved
+// aside, never followed) under a safe name, and returns that name. A name
+// recorded for this escalation gets a number. So does a name taken on disk
+// by a file the store has no record of (a symlink, a planted file, one from
+// an earlier store): it is left as it is and a warning names it. Except a
+// regular file with the same bytes, which is this very attachment placed
+// before a crash or a rolled-back transaction: it is replaced, so that a
+// retried message does not pile up copies.
+func (e *Engine) placeAttachment(tx *Tx, root *durable.Dir, tag string, taken map[string]bool, a Attachment) (string, error) {
+	folder, err := root.Sub(tag, durable.DirMode)
+	if err != nil {
+		return "", fmt.Errorf("create attachment folder: %w", err)
+	}
+	defer folder.Close()
+	spool, err := durable.OpenRoot(filepath.Dir(a.Path), e.log)
+	if err != nil {
+		return "", fmt.Errorf("save attachment %s: %w", a.Name, err)
+	}
+	defer spool.Close()
+	spooled := filepath.Base(a.Path)
 	base := SafeFileName(a.Name)
+	var kept []string // names taken by files the store does not know
 	name := base
 	for n := 2; ; n++ {
 		rel := tag + "/" + name
-		known := taken[rel]
-		if !known {
-			var one int
-			err := tx.QueryRow(`SELECT 1 FROM attachments WHERE rel_path = ?`, rel).Scan(&one)
-			switch {
-			case err == nil:
-				known = true
-			case !errors.Is(err, sql.ErrNoRows):
-				return "", fmt.Errorf("store: look up attachment %s: %w", rel, err)
-			}
+		known, err := attachmentKnown(tx, taken, rel)
+		if err != nil {
+			return "", err
 		}
 		if !known {
-			taken[rel] = true
-			break
+			err := durable.Move(spool, spooled, folder, name)
+			if errors.Is(err, fs.ErrExist) && durable.Same(spool, spooled, folder, name) {
+				err = durable.MoveOver(spool, spooled, folder, name)
+			}
+			if err == nil {
+				taken[rel] = true
+				if len(kept) > 0 {
+					e.log.Warn("attachment name taken by a file escalationd has no record of; left that file as it is and saved the attachment under another name",
+						"escalation", tag, "kept", strings.Join(kept, ", "), "saved_as", folder.Path(name))
+				}
+				return name, nil
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return "", fmt.Errorf("save attachment: %w", err)
+			}
+			kept = append(kept, folder.Path(name))
 		}
 		name = numbered(base, n)
 	}
-	target := filepath.Join(folder, name)
-	if err := moveFile(a.Path, target); err != nil {
-		return "", fmt.Errorf("save attachment %s: %w", target, err)
-	}
-	return name, nil
 }
 
-// moveFile renames src to dst, copying when they are on different file
-// systems. dst is fsynced before src is removed.
-func moveFile(src, dst string) error {
-	if err := os.Rename(src, dst); err == nil {
-		return nil
+// attachmentKnown reports whether rel is an attachment of this transaction
+// (taken) or of the store.
+func attachmentKnown(tx *Tx, taken map[string]bool, rel string) (bool, error) {
+	if taken[rel] {
+		return true, nil
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
+	var one int
+	err := tx.QueryRow(`SELECT 1 FROM attachments WHERE rel_path = ?`, rel).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
 	}
-	defer in.Close()
-	tmp := dst + ".part"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Remove(src)
+	return false, fmt.Errorf("store: look up attachment %s: %w", rel, err)
 }

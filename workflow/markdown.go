@@ -109,26 +109,6 @@ func plainASCII(s string, keepLines bool) bool {
 	return true
 }
 
-// invisibleRune reports whether r is a bidi control, a zero-width or otherwise
-// invisible character that could disguise text.
-func invisibleRune(r rune) bool {
-	switch {
-	case r == '\u00AD', r == '\u061C', r == '\u180E', r == '\uFEFF':
-		return true
-	case r >= '\u200B' && r <= '\u200F':
-		return true
-	case r >= '\u202A' && r <= '\u202E':
-		return true
-	case r >= '\u2060' && r <= '\u2064':
-		return true
-	case r >= '\u2066' && r <= '\u2069':
-		return true
-	case r >= 0xE0000 && r <= 0xE007F: // tag characters
-		return true
-	}
-	return false
-}
-
 // escapeLine escapes one sanitized line (no '\n' in it).
 func escapeLine(line string) string {
 	line = strings.Trim(line, " \t")

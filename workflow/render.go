@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -81,6 +80,11 @@ type trackingText struct {
 // records the version each file shows. It stops at the first error; the
 // files written before it are in place and recorded.
 func (e *Engine) writeTracking(ctx context.Context, texts <-chan trackingText) error {
+	root, err := e.openDir()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRender, err)
+	}
+	defer root.Close()
 	var batch durable.Batch
 	defer batch.Abort()
 	type version struct{ id, version int64 }
@@ -106,7 +110,7 @@ func (e *Engine) writeTracking(ctx context.Context, texts <-chan trackingText) e
 		return nil
 	}
 	for t := range texts {
-		if err := batch.Write(e.TrackingPath(t.id), t.data, 0o644); err != nil {
+		if err := batch.Write(root, e.trackingName(t.id), t.data, durable.FileMode); err != nil {
 			return errors.Join(fmt.Errorf("%w: %s: %w", ErrRender, e.Tag(t.id), err), commit())
 		}
 		done = append(done, version{t.id, t.version})
@@ -137,13 +141,12 @@ func (e *Engine) RenderStale(ctx context.Context) (int, error) {
 func (e *Engine) sweepTemps() {
 	e.renderMu.Lock()
 	defer e.renderMu.Unlock()
-	left, _ := filepath.Glob(filepath.Join(e.cfg.Escalation.Dir, "."+e.cfg.Escalation.IDPrefix+"-*-tracking.md.*.tmp"))
-	removed := 0
-	for _, f := range left {
-		if os.Remove(f) == nil {
-			removed++
-		}
+	root, err := durable.OpenRoot(e.cfg.Escalation.Dir, e.log)
+	if err != nil {
+		return
 	}
+	defer root.Close()
+	removed := root.RemoveMatching("." + e.cfg.Escalation.IDPrefix + "-*-tracking.md.*.tmp")
 	if removed > 0 {
 		e.log.Info("removed temp files of tracking-file writes cut short by a crash", "count", removed, "dir", e.cfg.Escalation.Dir)
 	}
@@ -197,7 +200,8 @@ func (e *Engine) renderStale(ctx context.Context, which int) (int, error) {
 		case rendered < version:
 			stale = append(stale, id)
 		case checkFiles:
-			if _, err := os.Stat(e.TrackingPath(id)); errors.Is(err, os.ErrNotExist) {
+			// Not there, or not the daemon's regular file (a symlink).
+			if fi, err := os.Lstat(e.TrackingPath(id)); errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
 				stale = append(stale, id)
 			}
 		}

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+
+	"github.com/escalationd/escalationd/internal/durable"
 )
 
 // Store is the daemon's state: escalations, their timelines and logs, every
@@ -240,10 +241,13 @@ ALTER TABLE attempts ADD COLUMN parsing INTEGER NOT NULL DEFAULT 0;
 // OpenStore opens (creating if needed) the store in dataDir/escalationd.db,
 // in WAL mode with full fsync on commit, and applies pending migrations.
 func OpenStore(dataDir string) (*Store, error) {
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+	if err := os.MkdirAll(dataDir, durable.DirMode); err != nil {
 		return nil, fmt.Errorf("store: create escalation.data_dir %s: %w", dataDir, err)
 	}
-	path := filepath.Join(dataDir, "escalationd.db")
+	path, err := prepareStoreFile(dataDir)
+	if err != nil {
+		return nil, err
+	}
 	// busy_timeout first: the switch to WAL itself may wait for another process.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	return openDSN(dsn, path)

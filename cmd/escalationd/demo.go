@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/internal/durable"
 	"github.com/escalationd/escalationd/internal/localmail"
 	"github.com/escalationd/escalationd/workflow"
 )
@@ -28,7 +29,7 @@ func demo(ctx context.Context, dir string, stdout io.Writer, log *slog.Logger) e
 	}
 	sentDir := filepath.Join(dir, "sent")
 	for _, sub := range []string{"escalations", "sent", "data"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, sub), durable.DirMode); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,12 @@ func lockDataDir(dir string) (release func(), err error) {
 		return nil, fmt.Errorf("create escalation.data_dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "escalationd.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	// O_NOFOLLOW: the pid is written into this file, never through a
+	// symlink planted at its name.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("lock %s: it is a symlink; escalationd does not follow symlinks in escalation.data_dir: remove it", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -7,9 +7,9 @@ import (
 	"syscall"
 )
 
-// device is the ID of the file system that holds path.
-func device(path string) (uint64, error) {
-	fi, err := os.Stat(path)
+// device is the ID of the file system that holds the open file f.
+func device(f *os.File) (uint64, error) {
+	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}

@@ -131,11 +131,16 @@ func TestBatch(t *testing.T) {
 	if err := os.WriteFile(a, []byte("old a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var batch Batch
-	if err := batch.Write(a, []byte("new a"), 0o644); err != nil {
+	d, err := OpenRoot(dir, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := batch.Write(b, []byte("new b"), 0o600); err != nil {
+	defer d.Close()
+	var batch Batch
+	if err := batch.Write(d, "a.md", []byte("new a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Write(d, "b.md", []byte("new b"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(a); string(got) != "old a" {
@@ -158,7 +163,7 @@ func TestBatch(t *testing.T) {
 	}
 	onlyFiles(t, dir, "a.md", "b.md")
 
-	if err := batch.Write(a, []byte("aborted"), 0o644); err != nil {
+	if err := batch.Write(d, "a.md", []byte("aborted"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	batch.Abort()

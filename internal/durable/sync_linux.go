@@ -6,13 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncFS is syncfs(2): one call makes the whole file system durable, and
-// reports a write-back error of any of its files (Linux 5.8 and later).
-func syncFS(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return unix.Syncfs(int(d.Fd()))
+// syncFS is syncfs(2) on the file system that holds the open file f: one
+// call makes the whole file system durable, and reports a write-back error
+// of any of its files (Linux 5.8 and later).
+func syncFS(f *os.File) error {
+	return unix.Syncfs(int(f.Fd()))
 }

@@ -90,7 +90,7 @@ type SMTPServer struct {
 func StartSMTP(opts SMTPOptions) (*SMTPServer, error) {
 	s := &SMTPServer{opts: opts, served: make(chan struct{}), arrived: make(chan struct{})}
 	if opts.Dir != "" {
-		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		if err := os.MkdirAll(opts.Dir, durable.DirMode); err != nil {
 			return nil, fmt.Errorf("localmail: smtp sink folder: %w", err)
 		}
 		seq, err := lastSeq(opts.Dir)
@@ -216,7 +216,7 @@ func (s *SMTPServer) store(r Received) error {
 	if s.opts.Dir != "" {
 		name := fmt.Sprintf("%04d-%s.eml", s.seq+1, fileSafe(r.Header.Get("Message-Id")))
 		path := filepath.Join(s.opts.Dir, name)
-		if err := durable.WriteFile(path, r.Data, 0o644); err != nil {
+		if err := durable.WriteFile(path, r.Data, durable.FileMode); err != nil {
 			return err
 		}
 		s.seq++
