@@ -195,7 +195,11 @@ func (s *sourceReader) Read(b []byte) (int, error) {
 
 func (p *parser) parse() error {
 	// go-message's own header cap (1 MiB) is lifted: the gate applies ours.
-	e, err := message.ReadWithOptions(messageGate(p.src, p.lim), &message.ReadOptions{MaxHeaderBytes: -1})
+	stray := newStrayLines(p.src, p.lim.maxFields)
+	e, err := message.ReadWithOptions(messageGate(stray, p.lim), &message.ReadOptions{MaxHeaderBytes: -1})
+	if stray.dropped > 0 {
+		p.note("%d line(s) in the header that are no header field skipped", stray.dropped)
+	}
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		if p.src.err != nil {
 			return fmt.Errorf("read message: %w", p.src.err)

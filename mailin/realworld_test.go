@@ -68,6 +68,12 @@ func TestRealWorldMail(t *testing.T) {
 					t.Errorf("From %+v, want jane@acme.test", in.From)
 				}
 			}},
+		{"header line without a colon", crlf("From: jane@acme.test\nSubject: Broken header\nX-Mailer junk without colon\nTo: escalations@example.com\n\nHello there\n"),
+			func(t *testing.T, in *workflow.Inbound) {
+				if in.From.Email != "jane@acme.test" || len(in.To) != 1 || !strings.Contains(in.Text, "Hello there") {
+					t.Errorf("From %q, To %v, Text %q", in.From.Email, in.To, in.Text)
+				}
+			}},
 		{"bare LF line ends", "From: jane@acme.test\nSubject: LF\nContent-Type: text/plain; charset=utf-8\n\nLine one\nLine two\n",
 			func(t *testing.T, in *workflow.Inbound) {
 				if !strings.Contains(in.Text, "Line one\nLine two") {

@@ -91,6 +91,14 @@ func (e *Engine) queueNotify(tx *Tx, s *escState, reason, summary string, now ti
 	return e.enqueueEach(tx, m, now)
 }
 
+// answer threads m to in, the staff message it answers.
+func (m *Outgoing) answer(in *Inbound) {
+	if in.MessageID != "" {
+		m.InReplyTo = in.MessageID
+		m.References = append(append([]string{}, in.References...), in.MessageID)
+	}
+}
+
 // enqueueEach queues m once per recipient (§11): each copy has its own
 // Message-ID and, for a staff recipient, that person's keyed reply address
 // as its Reply-To, so a reply proves who wrote it.
@@ -213,10 +221,7 @@ func (e *Engine) queueErrors(tx *Tx, s *escState, in *Inbound, failures []templa
 		return err
 	}
 	m := e.outgoing(s, "error", "Command errors: "+s.Subject, "auto-generated", []Address{{Email: in.From.Email}}, now)
-	if in.MessageID != "" {
-		m.InReplyTo = in.MessageID
-		m.References = append(append([]string{}, in.References...), in.MessageID)
-	}
+	m.answer(in)
 	m.Body = body
 	if err := e.enqueueEach(tx, m, now); err != nil {
 		return err

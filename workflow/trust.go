@@ -227,10 +227,7 @@ func (e *Engine) refuseCommands(tx *Tx, s *escState, in *Inbound, cmds []Command
 		return err
 	}
 	m := e.outgoing(s, "error", "Commands not applied: "+s.Subject, "auto-generated", []Address{{Email: actor}}, now)
-	if in.MessageID != "" {
-		m.InReplyTo = in.MessageID
-		m.References = append(append([]string{}, in.References...), in.MessageID)
-	}
+	m.answer(in)
 	m.Body = body
 	if err := e.enqueueEach(tx, m, now); err != nil {
 		return err
