@@ -290,7 +290,7 @@ func checkConfig(cfg config.Config, path string, stdout, stderr io.Writer) int {
 // warnings logs what in a valid config an operator should still know about.
 func warnings(cfg config.Config, log *slog.Logger) {
 	if !cfg.Staff.RequireAuthenticated {
-		log.Warn("staff.require_authenticated is false: a forged From address of staff.domains or staff.addresses can give commands; set it to true with staff.authserv_id naming your receiving server")
+		log.Warn("staff.require_authenticated is false: anyone who forges a From address of staff.domains or staff.addresses can give commands; set it to true (the default): staff then command by replying to the keyed Reply-To of the mail the daemon sends them, or in mail your receiving server (staff.authserv_id) vouches for")
 	}
 }
 
