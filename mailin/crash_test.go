@@ -15,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/internal/localmail"
-	"github.com/escalationd/escalationd/templates"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -126,23 +124,8 @@ func TestCrashChild(t *testing.T) {
 	}
 	portN, _ := strconv.Atoi(port)
 	kill, _ := strconv.Atoi(os.Getenv("MAILIN_CRASH_KILL_UID"))
-	cfg := config.Default()
-	cfg.Escalation.Dir = os.Getenv("MAILIN_CRASH_ESC")
-	cfg.Escalation.DataDir = os.Getenv("MAILIN_CRASH_DATA")
-	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	tmpl, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	eng, err := workflow.New(st, cfg, tmpl, time.Now, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, eng := childEngine(t, os.Getenv("MAILIN_CRASH_ESC"), os.Getenv("MAILIN_CRASH_DATA"), log)
 	p := New(Options{
 		Host: "127.0.0.1", Port: portN, TLS: "none", Username: "esc@example.com", Password: "pw",
 		DataDir: cfg.Escalation.DataDir, BatchSize: 2,

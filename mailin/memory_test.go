@@ -321,24 +321,9 @@ func TestMemoryChild(t *testing.T) {
 		t.Skip("run by TestPeakMemoryPerShape")
 	}
 	portN, _ := strconv.Atoi(port)
-	cfg := config.Default()
-	cfg.Escalation.Dir = os.Getenv("MAILIN_MEM_ESC")
-	cfg.Escalation.DataDir = os.Getenv("MAILIN_MEM_DATA")
-	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	tmpl, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	eng, err := workflow.New(st, cfg, tmpl, time.Now, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, eng := childEngine(t, os.Getenv("MAILIN_MEM_ESC"), os.Getenv("MAILIN_MEM_DATA"), log)
 	p := New(Options{
 		Host: "127.0.0.1", Port: portN, TLS: "none", Username: "esc@example.com", Password: "pw",
 		DataDir: cfg.Escalation.DataDir, MaxMessageBytes: cfg.Limits.MaxMessageBytes,
@@ -380,4 +365,27 @@ func vmHWM(t *testing.T) int64 {
 	}
 	t.Fatal("no VmHWM in /proc/self/status")
 	return 0
+}
+
+// childEngine is the engine of a test's child process (the crash and memory
+// tests): the default config with its folders, and a store the test's t
+// closes.
+func childEngine(t *testing.T, escDir, dataDir string, log *slog.Logger) (config.Config, *workflow.Engine) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Escalation.Dir, cfg.Escalation.DataDir = escDir, dataDir
+	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := workflow.New(st, cfg, tmpl, time.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, eng
 }
