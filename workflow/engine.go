@@ -280,7 +280,11 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	auto, why := Automatic(in, e.cfg.Escalation.Address, e.ownMessageID(tx))
+	ours, err := ownMessageID(tx, in.MessageID)
+	if err != nil {
+		return Result{}, err
+	}
+	auto, why := Automatic(in, e.cfg.Escalation.Address, func(string) bool { return ours })
 	if auto {
 		// A delivery report belongs to the escalation of the mail it
 		// returns, whoever reports it.
@@ -356,13 +360,22 @@ func usableSender(addr string) bool {
 	return at > 0 && at < len(addr)-1 && !strings.ContainsAny(addr, " \t\r\n<>()")
 }
 
-// ownMessageID reports whether a Message-ID is one the daemon generated.
-func (e *Engine) ownMessageID(tx *Tx) func(string) bool {
-	return func(mid string) bool {
-		var one int
-		err := tx.QueryRow(`SELECT 1 FROM outbox WHERE message_id = ?`, mid).Scan(&one)
-		return err == nil
+// ownMessageID reports whether mid is a Message-ID the daemon generated. A
+// store error is returned, never taken for "not ours": loop detection must
+// not fail open.
+func ownMessageID(tx *Tx, mid string) (bool, error) {
+	if mid == "" {
+		return false, nil
 	}
+	var one int
+	err := tx.QueryRow(`SELECT 1 FROM outbox WHERE message_id = ?`, mid).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	}
+	return false, fmt.Errorf("store: look up our own Message-IDs: %w", err)
 }
 
 // automatic records automatic mail (§10): it opens nothing, changes no

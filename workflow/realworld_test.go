@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/escalationd/escalationd/internal/config"
 )
 
 // Real-world mail that ordinary clients accept (issue of the corpus run).
@@ -77,5 +79,25 @@ func TestNoReplySenders(t *testing.T) {
 		if auto, why := Automatic(&Inbound{From: Address{Email: from}}, "escalations@example.com", nil); auto {
 			t.Errorf("%s taken for automatic mail: %s", from, why)
 		}
+	}
+}
+
+// TestOwnMessageIDLookupFailsClosed: when the store cannot say whether a
+// Message-ID is the daemon's own, the message is not applied (it is tried
+// again), rather than taken for a stranger's and answered: a loop.
+func TestOwnMessageIDLookupFailsClosed(t *testing.T) {
+	e, c := newTestEngine(t, func(cfg *config.Config) { cfg.Limits.AckMaxAge = time.Minute })
+	quiet(e)
+	if _, err := e.st.db.Exec(`ALTER TABLE outbox RENAME TO outbox_gone`); err != nil {
+		t.Fatal(err)
+	}
+	in := inMail(c, "jane@acme.test", "Re: something", "text")
+	in.MessageID = "esc-00001.ack.0123456789abcdef@example.com"
+	in.InternalDate = c.t.Add(-time.Hour) // old: nothing is queued for it
+	if res, err := e.Ingest(context.Background(), in); err == nil {
+		t.Fatalf("applied with the loop check unable to run: %+v", res)
+	}
+	if list, _ := e.List(context.Background()); len(list) != 0 {
+		t.Errorf("%d escalations opened", len(list))
 	}
 }
