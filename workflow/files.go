@@ -47,8 +47,7 @@ func SafeFileName(name string) string {
 	// After the drop: a combining mark that followed an invisible character
 	// composes with the letter before it.
 	name = norm.NFC.String(name)
-	name = strings.TrimLeft(strings.TrimSpace(name), ". ")
-	name = strings.TrimRight(name, ". ")
+	name = trimName(name)
 	if len(name) > maxNameBytes {
 		ext := path.Ext(name)
 		if len(ext) > 16 || !utf8.ValidString(ext) {
@@ -59,12 +58,19 @@ func SafeFileName(name string) string {
 		for cut > 0 && !utf8.RuneStart(stem[cut]) {
 			cut--
 		}
-		name = strings.TrimRight(stem[:cut]+ext, ". ") // no space or dot at the end of the cut
+		name = trimName(stem[:cut] + ext) // no space or dot at the end of the cut
 	}
 	if name == "" {
 		return "attachment"
 	}
 	return name
+}
+
+// trimName removes dots and every kind of white space (U+3000 included)
+// from both ends of a name: no hidden file, and nothing at the end that a
+// file system or a reader would not see.
+func trimName(name string) string {
+	return strings.TrimFunc(name, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
 }
 
 // numbered returns "report (2).pdf" for n=2.
