@@ -30,7 +30,8 @@ type daemon struct {
 	engine *workflow.Engine
 	poller *mailin.Poller
 	sender *mailout.Sender
-	tick   time.Duration // escalation.timer_tick
+	tick   time.Duration    // escalation.timer_tick
+	now    func() time.Time // the clock the engine schedules by
 	log    *slog.Logger
 }
 
@@ -75,7 +76,7 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		Username: cfg.SMTP.Username,
 		Password: cfg.SMTP.Password,
 	})
-	return &daemon{store: st, engine: eng, poller: poller, sender: sender, tick: cfg.Escalation.TimerTick, log: log}, nil
+	return &daemon{store: st, engine: eng, poller: poller, sender: sender, tick: cfg.Escalation.TimerTick, now: now, log: log}, nil
 }
 
 func (d *daemon) close() { d.store.Close() }
@@ -144,7 +145,8 @@ func (d *daemon) sendLoop(ctx context.Context) {
 		}
 		wait := time.Minute
 		if at, ok, err := d.engine.NextOutboxDue(ctx); err == nil && ok {
-			wait = max(time.Until(at), 0) + 10*time.Millisecond
+			// Due times come from the engine's clock: wait by the same one.
+			wait = max(at.Sub(d.now()), 0) + 10*time.Millisecond
 		}
 		timer := time.NewTimer(wait)
 		select {

@@ -14,10 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-smtp"
 	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/internal/localmail"
 	"github.com/escalationd/escalationd/workflow"
@@ -572,5 +574,51 @@ func TestQuarantinedMessageMovedBackIsTriedAgain(t *testing.T) {
 	list, err := h.inspect().engine.List(context.Background())
 	if err != nil || len(list) != 1 {
 		t.Errorf("%d escalations (%v), want 1", len(list), err)
+	}
+}
+
+// TestRunRetriesByTheEnginesClock: `run` waits for the outbox's next due
+// mail by the same clock the engine schedules it with. A clock an hour ahead
+// of the machine's (as a test or a replay gives) used to make the sender
+// sleep an hour before its first retry.
+func TestRunRetriesByTheEnginesClock(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.IMAP.PollInterval = time.Hour
+		c.SMTP.RetryMin, c.SMTP.RetryMax = time.Second, 2*time.Second
+	})
+	// A sink that refuses the first mail for now (451), then takes all.
+	var refused atomic.Int32
+	sink, err := localmail.StartSMTP(localmail.SMTPOptions{Reject: func(string, []string) *smtp.SMTPError {
+		if refused.Add(1) == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	_, port, _ := net.SplitHostPort(sink.Addr)
+	h.cfg.SMTP.Port, _ = strconv.Atoi(port)
+
+	ahead := func() time.Time { return time.Now().Add(time.Hour) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, h.cfg, ahead, h.log) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if _, err := h.imap.Append("INBOX", demoMessages(time.Now())[0].raw, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), patience)
+	defer wcancel()
+	// The acknowledgement and the notification, the refused one retried.
+	if _, err := sink.Wait(wctx, 2); err != nil {
+		t.Fatalf("after %d refusal(s), the retry did not come within %s: %v", refused.Load(), patience, err)
+	}
+	if refused.Load() < 2 {
+		t.Errorf("%d mails offered, want the refused one offered again", refused.Load())
 	}
 }
