@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,9 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/internal/localmail"
-	"github.com/escalationd/escalationd/templates"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -26,22 +25,7 @@ func newPoller(t *testing.T, caps imap.CapSet, processed string) (*Poller, *work
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	cfg := config.Default()
-	cfg.Escalation.Dir = filepath.Join(t.TempDir(), "escalations")
-	cfg.Escalation.DataDir = t.TempDir()
-	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tmpl, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := workflow.New(st, cfg, tmpl, time.Now, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, eng := childEngine(t, filepath.Join(t.TempDir(), "escalations"), t.TempDir(), slog.Default())
 	p := New(Options{
 		Host: "127.0.0.1", Port: srv.Port, TLS: "none", Username: "esc@example.com", Password: "pw",
 		ProcessedMailbox: processed, DataDir: cfg.Escalation.DataDir, PollInterval: time.Second,

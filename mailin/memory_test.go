@@ -17,10 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/internal/localmail"
-	"github.com/escalationd/escalationd/templates"
-	"github.com/escalationd/escalationd/workflow"
 )
 
 // maxPeakRSS is the most memory the daemon may take for any message up to
@@ -365,27 +362,4 @@ func vmHWM(t *testing.T) int64 {
 	}
 	t.Fatal("no VmHWM in /proc/self/status")
 	return 0
-}
-
-// childEngine is the engine of a test's child process (the crash and memory
-// tests): the default config with its folders, and a store the test's t
-// closes.
-func childEngine(t *testing.T, escDir, dataDir string, log *slog.Logger) (config.Config, *workflow.Engine) {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Escalation.Dir, cfg.Escalation.DataDir = escDir, dataDir
-	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tmpl, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := workflow.New(st, cfg, tmpl, time.Now, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, eng
 }
