@@ -80,7 +80,6 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 		defer spool.Close()
 	}
 
-	r, envelope := skipEnvelopeLine(r)
 	p := &parser{opts: opts, spool: spool, src: &sourceReader{r: r}, in: &workflow.Inbound{},
 		lim: &limits{maxBytes: opts.MaxHeaderBytes, maxFields: opts.MaxHeaderFields}}
 	defer func() {
@@ -93,37 +92,10 @@ func Parse(r io.Reader, opts ParseOptions) (in *workflow.Inbound, err error) {
 			p.removeSpool()
 		}
 	}()
-	if envelope {
-		p.note("leading mbox \"From \" line skipped")
-	}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
 	return p.in, nil
-}
-
-// maxEnvelopeLine bounds the mbox "From " line skipped before a message.
-const maxEnvelopeLine = 8 << 10
-
-// skipEnvelopeLine drops a leading mbox envelope line ("From jdoe@example.com
-// Thu Oct 12 10:21:00 2023", or its quoted form ">From …") that mbox tools
-// and importers leave on a message: no header field starts with a space
-// after its name, and every mail client skips it. It reports whether there
-// was one.
-func skipEnvelopeLine(r io.Reader) (io.Reader, bool) {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(6)
-	if !bytes.HasPrefix(head, []byte("From ")) && !bytes.HasPrefix(head, []byte(">From ")) {
-		return br, false
-	}
-	for n := 0; n < maxEnvelopeLine; {
-		line, err := br.ReadSlice('\n')
-		n += len(line)
-		if err != bufio.ErrBufferFull {
-			break
-		}
-	}
-	return br, true
 }
 
 // spoolMode is the spool folder's: private to the daemon, since the
@@ -197,6 +169,9 @@ func (p *parser) parse() error {
 	// go-message's own header cap (1 MiB) is lifted: the gate applies ours.
 	stray := newStrayLines(p.src, p.lim.maxFields)
 	e, err := message.ReadWithOptions(messageGate(stray, p.lim), &message.ReadOptions{MaxHeaderBytes: -1})
+	if stray.envelope {
+		p.note("leading mbox \"From \" line skipped")
+	}
 	if stray.dropped > 0 {
 		p.note("%d line(s) in the header that are no header field skipped", stray.dropped)
 	}

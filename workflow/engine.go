@@ -242,9 +242,11 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 	}
 	now := e.now()
 	ref := MessageRef{Mailbox: in.Mailbox, UIDValidity: in.UIDValidity, UID: in.UID, InternalDate: in.InternalDate, Size: in.Size}
-	if dupOf, err := e.duplicateOf(tx, in); err != nil {
+	dupOf, reusedUID, err := e.duplicateOf(tx, in)
+	if err != nil {
 		return Result{}, err
-	} else if dupOf != "" {
+	}
+	if dupOf != "" {
 		e.log.Info("duplicate message: applied before, not applied again", "uid", in.UID, "message_id", in.MessageID, "same_as", dupOf)
 		if err := recordMessage(tx, ref, in, 0, Duplicate, "same as "+dupOf, now); err != nil {
 			return Result{}, err
@@ -262,10 +264,6 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 		}
 		in.RemoveSpool()
 		return Result{Disposition: Quarantined}, advanceCheckpoint(tx, ref)
-	}
-	reusedUID, err := reusedMessageID(tx, in)
-	if err != nil {
-		return Result{}, err
 	}
 	if reusedUID != 0 {
 		// Two different messages share this Message-ID: it no longer
@@ -413,50 +411,49 @@ func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64,
 }
 
 // duplicateOf returns a description of the earlier message in is a copy of
-// (same Message-ID, or same bytes), or "".
-func (e *Engine) duplicateOf(tx *Tx, in *Inbound) (string, error) {
+// (the same bytes, or the same Message-ID with the same content), or "";
+// reused is the UID of an applied message that has in's Message-ID with
+// other content (0 for none).
+func (e *Engine) duplicateOf(tx *Tx, in *Inbound) (dupOf string, reused int64, err error) {
 	var uid int64
 	if in.RawSHA256 != "" {
 		err := tx.QueryRow(`SELECT uid FROM messages WHERE sha256 = ? AND disposition = 'applied' LIMIT 1`, in.RawSHA256).Scan(&uid)
 		if err == nil {
-			return fmt.Sprintf("identical bytes (UID %d)", uid), nil
+			return fmt.Sprintf("identical bytes (UID %d)", uid), 0, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("store: look up digest: %w", err)
+			return "", 0, fmt.Errorf("store: look up digest: %w", err)
 		}
 	}
-	if in.MessageID != "" {
-		// The same Message-ID is a copy only with the same content: some
-		// clients and scripts give every message one Message-ID (§10).
-		// A message recorded before content digests existed ('') counts
-		// as a copy, as it did then.
-		err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND (content_sha = ? OR content_sha = '') AND disposition = 'applied' LIMIT 1`,
-			in.MessageID, contentDigest(in)).Scan(&uid)
-		if err == nil {
-			return fmt.Sprintf("Message-ID <%s> with the same sender, date and text (UID %d)", in.MessageID, uid), nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("store: look up Message-ID: %w", err)
-		}
-	}
-	return "", nil
-}
-
-// reusedMessageID returns the UID of an applied message with in's
-// Message-ID but other content (0 for none).
-func reusedMessageID(tx *Tx, in *Inbound) (int64, error) {
 	if in.MessageID == "" {
-		return 0, nil
+		return "", 0, nil
 	}
-	var uid int64
-	err := tx.QueryRow(`SELECT uid FROM messages WHERE message_id = ? AND disposition = 'applied' LIMIT 1`, in.MessageID).Scan(&uid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	// The same Message-ID is a copy only with the same content: some
+	// clients and scripts give every message one Message-ID (§10). A
+	// message recorded before content digests existed ('') counts as a
+	// copy, as it did then.
+	rows, err := tx.Query(`SELECT uid, content_sha FROM messages WHERE message_id = ? AND disposition = 'applied' ORDER BY id`, in.MessageID)
 	if err != nil {
-		return 0, fmt.Errorf("store: look up Message-ID: %w", err)
+		return "", 0, fmt.Errorf("store: look up Message-ID: %w", err)
 	}
-	return uid, nil
+	defer rows.Close()
+	digest := contentDigest(in)
+	for rows.Next() {
+		var content string
+		if err := rows.Scan(&uid, &content); err != nil {
+			return "", 0, fmt.Errorf("store: look up Message-ID: %w", err)
+		}
+		if content == digest || content == "" {
+			return fmt.Sprintf("Message-ID <%s> with the same sender, date and text (UID %d)", in.MessageID, uid), 0, nil
+		}
+		if reused == 0 {
+			reused = uid
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", 0, fmt.Errorf("store: look up Message-ID: %w", err)
+	}
+	return "", reused, nil
 }
 
 // contentDigest identifies a message's content apart from its transport

@@ -221,6 +221,7 @@ CREATE TABLE rate_events (
 	at   INTEGER NOT NULL
 );
 CREATE INDEX rate_events_key ON rate_events(kind, key, at);
+CREATE INDEX rate_events_at ON rate_events(at); -- the daily prune
 ALTER TABLE escalations ADD COLUMN vendor_confirmed INTEGER NOT NULL DEFAULT 0;
 `,
 	// 9: messages that reuse a Message-ID. A digest of sender, date and

@@ -22,9 +22,6 @@ func (e *Engine) authenticated(in *Inbound, id int64) (ok bool, why string) {
 	if e.keyAuthenticated(in, id) {
 		return true, "sent to the reply address made for " + in.From.Email
 	}
-	if e.cfg.Staff.AuthservID == "" {
-		return false, "not sent to a reply address made for " + in.From.Email + ", and staff.authserv_id is not set"
-	}
 	ok, arWhy := authenticatedSender(in, e.cfg.Staff.AuthservID)
 	if ok {
 		return true, arWhy
