@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/escalationd/escalationd/internal/localmail"
-	"github.com/escalationd/escalationd/workflow"
+	"github.com/escalationd/escalationd/internal/store/sqlite"
 )
 
 // A message whose parse kills the daemon (SIGKILL in the middle of it, as
@@ -56,7 +56,7 @@ func TestMessageThatKillsTheParserIsQuarantined(t *testing.T) {
 	}
 	attempts := func() map[uint32]int {
 		t.Helper()
-		st, err := workflow.OpenStore(dataDir)
+		st, err := sqlite.Open(dataDir)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/internal/store/sqlite"
 	"github.com/escalationd/escalationd/templates"
 	"github.com/escalationd/escalationd/workflow"
 )
@@ -17,7 +18,7 @@ func childEngine(t *testing.T, escDir, dataDir string, log *slog.Logger) (config
 	t.Helper()
 	cfg := config.Default()
 	cfg.Escalation.Dir, cfg.Escalation.DataDir = escDir, dataDir
-	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
+	st, err := sqlite.Open(cfg.Escalation.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ type Stats struct {
 type Poller struct {
 	opts Options
 	eng  *workflow.Engine
-	st   *workflow.Store
+	st   workflow.MailboxStore
 	// ingest is eng.IngestBatch; a test makes it fail for one message.
 	ingest func(context.Context, []*workflow.Inbound) ([]workflow.Result, error)
 	// beforeParse, when set (tests only), runs before each message is

@@ -39,7 +39,7 @@ escalation:
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := OpenMemoryStore()
+			st, err := OpenTestStore("")
 			if err != nil {
 				t.Fatal(err)
 			}

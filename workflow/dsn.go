@@ -10,7 +10,7 @@ import (
 // reportedEscalation returns the escalation of the mail a delivery report
 // returns: the one whose outbox holds the Message-ID it quotes (§10). 0 when
 // in is no delivery report or quotes no mail the daemon sent.
-func reportedEscalation(tx *Tx, in *Inbound) (int64, error) {
+func reportedEscalation(tx Tx, in *Inbound) (int64, error) {
 	r := in.DeliveryReport
 	if r == nil || r.OriginalMessageID == "" {
 		return 0, nil
@@ -32,7 +32,7 @@ func reportedEscalation(tx *Tx, in *Inbound) (int64, error) {
 // deliveryReport logs a delivery report for mail of escalation id in its log
 // and timeline: "Delivery failure: <recipient>: <reason>" for a failure, the
 // action otherwise (a delay). Like all automatic mail it changes nothing else.
-func (e *Engine) deliveryReport(tx *Tx, ref MessageRef, in *Inbound, id int64, why string, now time.Time) (Result, error) {
+func (e *Engine) deliveryReport(tx Tx, ref MessageRef, in *Inbound, id int64, why string, now time.Time) (Result, error) {
 	r := in.DeliveryReport
 	text := fmt.Sprintf("Delivery failure: %s: %s", OneLine(r.Recipient), OneLine(r.Reason()))
 	if !r.Failed() {
@@ -53,5 +53,5 @@ func (e *Engine) deliveryReport(tx *Tx, ref MessageRef, in *Inbound, id int64, w
 	if err := bumpVersion(tx, id); err != nil {
 		return Result{}, err
 	}
-	return Result{Disposition: Applied, EscalationID: id, Via: "delivery report"}, advanceCheckpoint(tx, ref)
+	return Result{Disposition: Applied, EscalationID: id, Via: "delivery report"}, tx.AdvanceCheckpoint(ref)
 }

@@ -27,7 +27,7 @@ import (
 // Engine applies inbound messages to escalations, queues the mail they cause
 // and keeps the tracking files. Its methods are safe for concurrent use.
 type Engine struct {
-	st     *Store
+	st     Store
 	cfg    config.Config
 	loc    *time.Location
 	tmpl   *templates.Set
@@ -49,7 +49,7 @@ type Engine struct {
 
 // New returns an engine over st. now is the clock (time.Now in main); log may
 // be nil (slog.Default()). cfg must be validated.
-func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time, log *slog.Logger) (*Engine, error) {
+func New(st Store, cfg config.Config, tmpl *templates.Set, now func() time.Time, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -82,7 +82,7 @@ func New(st *Store, cfg config.Config, tmpl *templates.Set, now func() time.Time
 }
 
 // Store returns the engine's store.
-func (e *Engine) Store() *Store { return e.st }
+func (e *Engine) Store() Store { return e.st }
 
 // OutboxWake is signalled (without blocking) each time mail is queued.
 func (e *Engine) OutboxWake() <-chan struct{} { return e.wake }
@@ -161,7 +161,7 @@ func (e *Engine) Ingest(ctx context.Context, in *Inbound) (Result, error) {
 func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, error) {
 	var results []Result
 	var failed error
-	err := e.st.tx(ctx, func(tx *Tx) error {
+	err := e.st.Update(ctx, func(tx Tx) error {
 		for _, in := range ins {
 			res, err := e.applySavepoint(tx, in)
 			if err != nil {
@@ -192,7 +192,7 @@ func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, err
 // undoes only its own changes. A bug tripped by the message must not stop
 // the daemon, nor leave the transaction open: a panic becomes its error,
 // wrapping ErrPoison.
-func (e *Engine) applySavepoint(tx *Tx, in *Inbound) (res Result, err error) {
+func (e *Engine) applySavepoint(tx Tx, in *Inbound) (res Result, err error) {
 	if _, err := tx.Exec(`SAVEPOINT message`); err != nil {
 		return Result{}, fmt.Errorf("store: savepoint: %w", err)
 	}
@@ -236,7 +236,7 @@ var ErrPoison = errors.New("message cannot be applied")
 // committed.
 var ErrRender = errors.New("tracking file not written")
 
-func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
+func (e *Engine) apply(tx Tx, in *Inbound) (Result, error) {
 	if e.beforeApply != nil {
 		e.beforeApply(in)
 	}
@@ -252,7 +252,7 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 			return Result{}, err
 		}
 		in.RemoveSpool()
-		return Result{Disposition: Duplicate}, advanceCheckpoint(tx, ref)
+		return Result{Disposition: Duplicate}, tx.AdvanceCheckpoint(ref)
 	}
 
 	if in.DeliveryReport == nil && !usableSender(in.From.Email) {
@@ -263,7 +263,7 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 			return Result{}, err
 		}
 		in.RemoveSpool()
-		return Result{Disposition: Quarantined}, advanceCheckpoint(tx, ref)
+		return Result{Disposition: Quarantined}, tx.AdvanceCheckpoint(ref)
 	}
 	if reusedUID != 0 {
 		// Two different messages share this Message-ID: it no longer
@@ -348,7 +348,7 @@ func (e *Engine) apply(tx *Tx, in *Inbound) (Result, error) {
 	if err := bumpVersion(tx, id); err != nil {
 		return Result{}, err
 	}
-	return res, advanceCheckpoint(tx, ref)
+	return res, tx.AdvanceCheckpoint(ref)
 }
 
 // usableSender reports whether addr is an address mail can go back to.
@@ -361,7 +361,7 @@ func usableSender(addr string) bool {
 // ownMessageID reports whether mid is a Message-ID the daemon generated. A
 // store error is returned, never taken for "not ours": loop detection must
 // not fail open.
-func ownMessageID(tx *Tx, mid string) (bool, error) {
+func ownMessageID(tx Tx, mid string) (bool, error) {
 	if mid == "" {
 		return false, nil
 	}
@@ -381,7 +381,7 @@ func ownMessageID(tx *Tx, mid string) (bool, error) {
 // is logged there, marked automatic.
 // named is the escalation it named when its sender is no participant of it
 // (§10): it is then recorded as belonging to none.
-func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64, why string, now time.Time) (Result, error) {
+func (e *Engine) automatic(tx Tx, ref MessageRef, in *Inbound, id, named int64, why string, now time.Time) (Result, error) {
 	e.log.Info("automatic mail: not acted on", "uid", in.UID, "message_id", in.MessageID, "from", in.From.Email, "reason", why, "escalation", e.Tag(id))
 	if id == 0 {
 		in.RemoveSpool()
@@ -392,7 +392,7 @@ func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64,
 		if err := recordMessage(tx, ref, in, 0, Applied, reason, now); err != nil {
 			return Result{}, err
 		}
-		return Result{Disposition: Applied, Via: "automatic"}, advanceCheckpoint(tx, ref)
+		return Result{Disposition: Applied, Via: "automatic"}, tx.AdvanceCheckpoint(ref)
 	}
 	in.Notes = append(in.Notes, "automatic mail ("+why+"): not acted on")
 	if err := e.logInbound(tx, id, in, now); err != nil {
@@ -407,14 +407,14 @@ func (e *Engine) automatic(tx *Tx, ref MessageRef, in *Inbound, id, named int64,
 	if err := bumpVersion(tx, id); err != nil {
 		return Result{}, err
 	}
-	return Result{Disposition: Applied, EscalationID: id, Via: "automatic"}, advanceCheckpoint(tx, ref)
+	return Result{Disposition: Applied, EscalationID: id, Via: "automatic"}, tx.AdvanceCheckpoint(ref)
 }
 
 // duplicateOf returns a description of the earlier message in is a copy of
 // (the same bytes, or the same Message-ID with the same content), or "";
 // reused is the UID of an applied message that has in's Message-ID with
 // other content (0 for none).
-func (e *Engine) duplicateOf(tx *Tx, in *Inbound) (dupOf string, reused int64, err error) {
+func (e *Engine) duplicateOf(tx Tx, in *Inbound) (dupOf string, reused int64, err error) {
 	var uid int64
 	if in.RawSHA256 != "" {
 		err := tx.QueryRow(`SELECT uid FROM messages WHERE sha256 = ? AND disposition = 'applied' LIMIT 1`, in.RawSHA256).Scan(&uid)
@@ -471,7 +471,7 @@ func contentDigest(in *Inbound) string {
 // recordMessage records what became of a fetched message. The same UID seen
 // again (a checkpoint that went back) is marked again, but a message once
 // applied stays recorded as applied.
-func recordMessage(tx *Tx, ref MessageRef, in *Inbound, escID int64, d Disposition, reason string, now time.Time) error {
+func recordMessage(tx Tx, ref MessageRef, in *Inbound, escID int64, d Disposition, reason string, now time.Time) error {
 	var mid, sha, raw string
 	if in != nil {
 		mid, sha, raw = in.MessageID, in.RawSHA256, in.RawPath
@@ -507,7 +507,7 @@ const MaxAttempts = 3
 // it. Attempts are counted in the store, so restarts do not reset them.
 func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, cause error) (bool, error) {
 	var quarantined bool
-	err := e.st.tx(ctx, func(tx *Tx) error {
+	err := e.st.Update(ctx, func(tx Tx) error {
 		var n int
 		err := tx.QueryRow(`INSERT INTO attempts(mailbox, uidvalidity, uid, count, last_error) VALUES(?, ?, ?, 1, ?)
 			ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET count = count + 1, last_error = excluded.last_error
@@ -526,7 +526,7 @@ func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, c
 		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
 		}
-		if err := advanceCheckpoint(tx, ref); err != nil {
+		if err := tx.AdvanceCheckpoint(ref); err != nil {
 			return err
 		}
 		return e.syncFiles([]*Inbound{in})
@@ -538,7 +538,7 @@ func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, c
 // and why, and advances the checkpoint past it; its attempts are forgotten.
 // The caller then moves it to the quarantine mailbox.
 func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason string) error {
-	return e.st.tx(ctx, func(tx *Tx) error {
+	return e.st.Update(ctx, func(tx Tx) error {
 		in := &Inbound{RawPath: rawPath}
 		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
@@ -546,28 +546,28 @@ func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason
 		if _, err := tx.Exec(`DELETE FROM attempts WHERE mailbox = ? AND uidvalidity = ? AND uid = ?`, ref.Mailbox, ref.UIDValidity, ref.UID); err != nil {
 			return fmt.Errorf("store: forget attempts of UID %d: %w", ref.UID, err)
 		}
-		if err := advanceCheckpoint(tx, ref); err != nil {
+		if err := tx.AdvanceCheckpoint(ref); err != nil {
 			return err
 		}
 		return e.syncFiles([]*Inbound{in})
 	})
 }
 
-func bumpVersion(tx *Tx, id int64) error {
+func bumpVersion(tx Tx, id int64) error {
 	if _, err := tx.Exec(`UPDATE escalations SET version = version + 1 WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: bump version of %d: %w", id, err)
 	}
 	return nil
 }
 
-func addTimeline(tx *Tx, id int64, at time.Time, text, actor string) error {
+func addTimeline(tx Tx, id int64, at time.Time, text, actor string) error {
 	if _, err := tx.Exec(`INSERT INTO timeline(esc_id, at, text, actor) VALUES(?, ?, ?, ?)`, id, ms(at), text, actor); err != nil {
 		return fmt.Errorf("store: add timeline entry: %w", err)
 	}
 	return nil
 }
 
-func addParticipants(tx *Tx, id int64, own string, addrs []Address) error {
+func addParticipants(tx Tx, id int64, own string, addrs []Address) error {
 	for _, a := range addrs {
 		email := strings.TrimSpace(a.Email)
 		if email == "" || strings.EqualFold(email, own) {
@@ -596,7 +596,7 @@ func (e *Engine) customer(email string) (config.Customer, bool) {
 }
 
 // open creates a new escalation from in and queues its acknowledgement.
-func (e *Engine) open(tx *Tx, in *Inbound, now time.Time) (int64, error) {
+func (e *Engine) open(tx Tx, in *Inbound, now time.Time) (int64, error) {
 	cust, known := e.customer(in.From.Email)
 	opened := in.InternalDate
 	if opened.IsZero() {
@@ -676,7 +676,7 @@ func (e *Engine) open(tx *Tx, in *Inbound, now time.Time) (int64, error) {
 // vendor when it is a vendor escalation, once its opening message is logged
 // (so both quote the customer's words). A backlog older than ack_max_age
 // mails nobody (§10).
-func (e *Engine) announce(tx *Tx, id int64, in *Inbound, now time.Time) error {
+func (e *Engine) announce(tx Tx, id int64, in *Inbound, now time.Time) error {
 	if e.cfg.Limits.AckMaxAge > 0 && !in.InternalDate.IsZero() && now.Sub(in.InternalDate) > e.cfg.Limits.AckMaxAge {
 		return nil
 	}
@@ -709,7 +709,7 @@ func roundAge(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-func (e *Engine) logInbound(tx *Tx, id int64, in *Inbound, now time.Time) error {
+func (e *Engine) logInbound(tx Tx, id int64, in *Inbound, now time.Time) error {
 	rcpts, _ := json.Marshal(append(append([]Address{}, in.To...), in.Cc...))
 	note := strings.Join(in.Notes, "; ")
 	if in.TextFromHTML {
@@ -778,7 +778,7 @@ func (e *Engine) plusAddress(tag string) string {
 
 // enqueue stores m in the outbox within tx. Its Message-ID is fixed here and
 // remembered for threading.
-func (e *Engine) enqueue(tx *Tx, m *Outgoing, now time.Time) error {
+func (e *Engine) enqueue(tx Tx, m *Outgoing, now time.Time) error {
 	if len(m.To) == 0 {
 		return fmt.Errorf("queue %s mail: no recipient", m.Kind)
 	}
@@ -812,7 +812,7 @@ func (e *Engine) mailHeaders(autoSubmitted string) [][2]string {
 }
 
 // queueAck queues the acknowledgement of a new escalation (§8).
-func (e *Engine) queueAck(tx *Tx, id int64, in *Inbound, cust config.Customer, typ Type, level string, nextUpdate, now time.Time) error {
+func (e *Engine) queueAck(tx Tx, id int64, in *Inbound, cust config.Customer, typ Type, level string, nextUpdate, now time.Time) error {
 	tag := e.Tag(id)
 	subject := e.router.cleanSubject(in.Subject)
 	body, err := e.tmpl.Render(templates.Ack, templates.AckData{

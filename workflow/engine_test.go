@@ -28,7 +28,7 @@ func newTestEngine(t *testing.T, edit func(*config.Config)) (*Engine, *clock) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	st, err := OpenMemoryStore()
+	st, err := OpenTestStore("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,23 +440,6 @@ func TestDurationWords(t *testing.T) {
 	}
 }
 
-func TestStoreReopenKeepsIDs(t *testing.T) {
-	dir := t.TempDir()
-	st, err := OpenStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := st.SchemaVersion(); v != len(migrations) {
-		t.Fatalf("schema version %d", v)
-	}
-	st.Close()
-	st, err = OpenStore(dir)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	st.Close()
-}
-
 func TestAutomaticMailOpensNothing(t *testing.T) {
 	e, _ := newTestEngine(t, nil)
 	ingest(t, e, msg("jane@acme.test", "Outage", "x1@acme.test", nil))
@@ -484,29 +467,6 @@ func TestAutomaticMailOpensNothing(t *testing.T) {
 	}
 	if list, _ := e.List(context.Background()); len(list) != 1 {
 		t.Errorf("%d escalations, want 1", len(list))
-	}
-}
-
-// Two processes opening a fresh store at the same moment must not both
-// migrate it.
-func TestConcurrentOpenMigratesOnce(t *testing.T) {
-	for range 10 {
-		dir := t.TempDir()
-		errs := make(chan error, 2)
-		for range 2 {
-			go func() {
-				st, err := OpenStore(dir)
-				if err == nil {
-					st.Close()
-				}
-				errs <- err
-			}()
-		}
-		for range 2 {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 

@@ -123,7 +123,7 @@ func (e *Engine) claimTracking(id int64) error {
 // regular file with the same bytes, which is this very attachment placed
 // before a crash or a rolled-back transaction: it is replaced, so that a
 // retried message does not pile up copies.
-func (e *Engine) placeAttachment(tx *Tx, root *durable.Dir, tag string, taken map[string]bool, a Attachment) (string, error) {
+func (e *Engine) placeAttachment(tx Tx, root *durable.Dir, tag string, taken map[string]bool, a Attachment) (string, error) {
 	folder, err := root.Sub(tag, durable.DirMode)
 	if err != nil {
 		return "", fmt.Errorf("create attachment folder: %w", err)
@@ -168,7 +168,7 @@ func (e *Engine) placeAttachment(tx *Tx, root *durable.Dir, tag string, taken ma
 
 // attachmentKnown reports whether rel is an attachment of this transaction
 // (taken) or of the store.
-func attachmentKnown(tx *Tx, taken map[string]bool, rel string) (bool, error) {
+func attachmentKnown(tx Tx, taken map[string]bool, rel string) (bool, error) {
 	if taken[rel] {
 		return true, nil
 	}

@@ -30,7 +30,7 @@ type Summary struct {
 // List returns every escalation, oldest first.
 func (e *Engine) List(ctx context.Context) ([]Summary, error) {
 	now := e.now()
-	rows, err := e.st.db.QueryContext(ctx, `SELECT e.id, e.type, e.level, e.status, e.customer_name, e.customer_email, e.subject, e.opened_at, e.next_update_at,
+	rows, err := e.db().QueryContext(ctx, `SELECT e.id, e.type, e.level, e.status, e.customer_name, e.customer_email, e.subject, e.opened_at, e.next_update_at,
 		e.level_changed_at, e.owner, e.resolved_at,
 		(SELECT count(*) FROM log l WHERE l.esc_id = e.id AND l.inbound = 1),
 		(SELECT count(*) FROM outbox o WHERE o.esc_id = e.id AND o.status = 'sent'),
@@ -68,7 +68,7 @@ func (e *Engine) List(ctx context.Context) ([]Summary, error) {
 
 // MessageCounts counts fetched messages by disposition.
 func (e *Engine) MessageCounts(ctx context.Context) (map[Disposition]int, error) {
-	rows, err := e.st.db.QueryContext(ctx, `SELECT disposition, count(*) FROM messages GROUP BY disposition`)
+	rows, err := e.db().QueryContext(ctx, `SELECT disposition, count(*) FROM messages GROUP BY disposition`)
 	if err != nil {
 		return nil, fmt.Errorf("store: count messages: %w", err)
 	}

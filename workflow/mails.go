@@ -54,7 +54,7 @@ func (e *Engine) customerText(s *escState) string {
 // queueNotify tells the roster of s's level about it: summary, handoff
 // checklist and the tracking file's path (§8).
 // summary is the customer's text to quote; "" means their last logged one.
-func (e *Engine) queueNotify(tx *Tx, s *escState, reason, summary string, now time.Time) error {
+func (e *Engine) queueNotify(tx Tx, s *escState, reason, summary string, now time.Time) error {
 	to := e.rosterAddresses(s)
 	if len(to) == 0 {
 		e.log.Warn("no roster for this level: nobody notified", "escalation", e.Tag(s.ID), "type", s.Type, "level", s.Level)
@@ -102,7 +102,7 @@ func (m *Outgoing) answer(in *Inbound) {
 // enqueueEach queues m once per recipient (§11): each copy has its own
 // Message-ID and, for a staff recipient, that person's keyed reply address
 // as its Reply-To, so a reply proves who wrote it.
-func (e *Engine) enqueueEach(tx *Tx, m *Outgoing, now time.Time) error {
+func (e *Engine) enqueueEach(tx Tx, m *Outgoing, now time.Time) error {
 	tag := e.Tag(m.EscalationID)
 	for i, to := range m.To {
 		c := *m
@@ -147,7 +147,7 @@ func (s *escState) severity() string {
 
 // queueVendor sends the vendor case request (§8): business impact,
 // severity and timeline.
-func (e *Engine) queueVendor(tx *Tx, s *escState, addr string, now time.Time) error {
+func (e *Engine) queueVendor(tx Tx, s *escState, addr string, now time.Time) error {
 	impact, err := strings1(tx, `SELECT text FROM reasons WHERE esc_id = ? ORDER BY seq`, s.ID)
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ func (e *Engine) queueVendor(tx *Tx, s *escState, addr string, now time.Time) er
 
 // queueUpdate sends the customer an update (/update); the command checks
 // limits.updates_per_escalation_per_hour first.
-func (e *Engine) queueUpdate(tx *Tx, s *escState, text string, now time.Time) error {
+func (e *Engine) queueUpdate(tx Tx, s *escState, text string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Update, templates.UpdateData{
 		Salutation: salutation(s.RequesterName, s.CustomerName, s.CustomerEmail), Tag: e.Tag(s.ID), Text: text, NextUpdate: e.fieldTime(s.NextUpdate),
 		Signature: e.signature(s.Type, s.Level),
@@ -215,7 +215,7 @@ func (e *Engine) queueUpdate(tx *Tx, s *escState, text string, now time.Time) er
 }
 
 // queueErrors answers a staff mail whose commands failed, to its sender.
-func (e *Engine) queueErrors(tx *Tx, s *escState, in *Inbound, failures []templates.Failure, applied []string, now time.Time) error {
+func (e *Engine) queueErrors(tx Tx, s *escState, in *Inbound, failures []templates.Failure, applied []string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Errors, templates.ErrorsData{Tag: e.Tag(s.ID), Failures: failures, Applied: strings.Join(applied, ", ")})
 	if err != nil {
 		return err

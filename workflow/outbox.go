@@ -110,7 +110,7 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 			break
 		}
 	}
-	if err := e.st.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&st.Pending); err != nil {
+	if err := e.db().QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&st.Pending); err != nil {
 		return st, fmt.Errorf("store: count queued mail: %w", err)
 	}
 	return st, nil
@@ -253,7 +253,7 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 			}
 		}
 		now := e.now()
-		err := e.st.tx(ctx, func(tx *Tx) error {
+		err := e.st.Update(ctx, func(tx Tx) error {
 			for _, r := range group {
 				var err error
 				switch {
@@ -282,7 +282,7 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 
 // outboxDeferred records a transient failure: the mail stays queued and is
 // tried again after the backoff.
-func (e *Engine) outboxDeferred(tx *Tx, q queued, cause error, now time.Time) error {
+func (e *Engine) outboxDeferred(tx Tx, q queued, cause error, now time.Time) error {
 	wait := e.outboxBackoff(q.attempts + 1)
 	e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", cause)
 	if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
@@ -296,7 +296,7 @@ func (e *Engine) outboxDeferred(tx *Tx, q queued, cause error, now time.Time) er
 // nothing is queued.
 func (e *Engine) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
-	if err := e.st.db.QueryRowContext(ctx, `SELECT min(next_attempt) FROM outbox WHERE status = 'queued'`).Scan(&at); err != nil {
+	if err := e.db().QueryRowContext(ctx, `SELECT min(next_attempt) FROM outbox WHERE status = 'queued'`).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next queued mail: %w", err)
 	}
 	if !at.Valid {
@@ -312,7 +312,7 @@ func (e *Engine) dueMail(ctx context.Context, after int64, ignoreBackoff bool, l
 	if ignoreBackoff {
 		due = 1<<62 - 1
 	}
-	rows, err := e.st.db.QueryContext(ctx, `SELECT id, attempts, payload FROM outbox
+	rows, err := e.db().QueryContext(ctx, `SELECT id, attempts, payload FROM outbox
 		WHERE status = 'queued' AND id > ? AND next_attempt <= ? ORDER BY id LIMIT ?`, after, due, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: next queued mail: %w", err)
@@ -338,7 +338,7 @@ func (e *Engine) dueMail(ctx context.Context, after int64, ignoreBackoff bool, l
 }
 
 // outboxSent records in tx that the server accepted q.
-func outboxSent(tx *Tx, q queued, now time.Time) error {
+func outboxSent(tx Tx, q queued, now time.Time) error {
 	id := q.m.EscalationID
 	if _, err := tx.Exec(`UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, ms(now), q.id); err != nil {
 		return fmt.Errorf("store: mark mail sent: %w", err)
@@ -362,7 +362,7 @@ func outboxSent(tx *Tx, q queued, now time.Time) error {
 }
 
 // outboxFailed records in tx that the server refused q for good.
-func outboxFailed(tx *Tx, q queued, cause error, now time.Time) error {
+func outboxFailed(tx Tx, q queued, cause error, now time.Time) error {
 	id := q.m.EscalationID
 	reason := strings.TrimSpace(strings.TrimPrefix(cause.Error(), ErrPermanent.Error()+":"))
 	if _, err := tx.Exec(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`, cause.Error(), q.id); err != nil {
@@ -403,7 +403,7 @@ func kindNote(kind string) string {
 
 // logOutbound records a mail the daemon sent in its escalation's log. Only
 // what the customer or a vendor reads is logged with its text.
-func logOutbound(tx *Tx, m *Outgoing, at time.Time, note string) error {
+func logOutbound(tx Tx, m *Outgoing, at time.Time, note string) error {
 	rcpts, _ := json.Marshal(append(append([]Address{}, m.To...), m.Cc...))
 	text := m.Body
 	switch m.Kind {
@@ -427,7 +427,7 @@ type OutboxItem struct {
 
 // Outbox lists every queued, sent and failed mail, oldest first.
 func (e *Engine) Outbox(ctx context.Context) ([]OutboxItem, error) {
-	rows, err := e.st.db.QueryContext(ctx, `SELECT id, payload, status, attempts, last_error FROM outbox ORDER BY id`)
+	rows, err := e.db().QueryContext(ctx, `SELECT id, payload, status, attempts, last_error FROM outbox ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list outbox: %w", err)
 	}

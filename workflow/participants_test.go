@@ -53,7 +53,7 @@ func hasTimeline(t *testing.T, e *Engine, id int64, text string) bool {
 func countEscalations(t *testing.T, e *Engine) int {
 	t.Helper()
 	var n int
-	if err := e.st.db.QueryRow(`SELECT count(*) FROM escalations`).Scan(&n); err != nil {
+	if err := e.db().QueryRow(`SELECT count(*) FROM escalations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -163,13 +163,13 @@ func TestParticipantThreads(t *testing.T) {
 		})
 	}
 	var n int
-	if err := e.st.db.QueryRow(`SELECT count(*) FROM participants WHERE esc_id = ? AND email = 'support@aws.test'`, vres.EscalationID).Scan(&n); err != nil || n != 1 {
+	if err := e.db().QueryRow(`SELECT count(*) FROM participants WHERE esc_id = ? AND email = 'support@aws.test'`, vres.EscalationID).Scan(&n); err != nil || n != 1 {
 		t.Errorf("the vendor is not in participants (%d, %v)", n, err)
 	}
-	if err := e.st.db.QueryRow(`SELECT count(*) FROM participants WHERE esc_id = 1 AND email = 'oncall@partner.test'`).Scan(&n); err != nil || n != 1 {
+	if err := e.db().QueryRow(`SELECT count(*) FROM participants WHERE esc_id = 1 AND email = 'oncall@partner.test'`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("the roster recipient is not in participants (%d, %v)", n, err)
 	}
-	if err := e.st.db.QueryRow(`SELECT count(*) FROM participants WHERE email = 'escalations@example.com'`).Scan(&n); err != nil || n != 0 {
+	if err := e.db().QueryRow(`SELECT count(*) FROM participants WHERE email = 'escalations@example.com'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("our own address is a participant (%d, %v)", n, err)
 	}
 }
@@ -188,7 +188,7 @@ func TestParticipantAutomatic(t *testing.T) {
 	}
 	var reason string
 	var esc any
-	if err := e.st.db.QueryRow(`SELECT esc_id, reason FROM messages WHERE message_id = 'oof1@evil.test'`).Scan(&esc, &reason); err != nil {
+	if err := e.db().QueryRow(`SELECT esc_id, reason FROM messages WHERE message_id = 'oof1@evil.test'`).Scan(&esc, &reason); err != nil {
 		t.Fatal(err)
 	}
 	if esc != nil || !strings.Contains(reason, "named ESC-00001") {

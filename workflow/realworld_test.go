@@ -53,7 +53,7 @@ func TestNoSenderIsQuarantined(t *testing.T) {
 	}
 	var n int
 	var reason string
-	if err := e.st.db.QueryRowContext(context.Background(), `SELECT count(*), max(reason) FROM messages WHERE disposition = 'quarantined'`).Scan(&n, &reason); err != nil {
+	if err := e.db().QueryRowContext(context.Background(), `SELECT count(*), max(reason) FROM messages WHERE disposition = 'quarantined'`).Scan(&n, &reason); err != nil {
 		t.Fatal(err)
 	}
 	if n != 4 || reason != "no sender address" {
@@ -88,7 +88,7 @@ func TestNoReplySenders(t *testing.T) {
 func TestOwnMessageIDLookupFailsClosed(t *testing.T) {
 	e, c := newTestEngine(t, func(cfg *config.Config) { cfg.Limits.AckMaxAge = time.Minute })
 	quiet(e)
-	if _, err := e.st.db.Exec(`ALTER TABLE outbox RENAME TO outbox_gone`); err != nil {
+	if _, err := e.db().Exec(`ALTER TABLE outbox RENAME TO outbox_gone`); err != nil {
 		t.Fatal(err)
 	}
 	in := inMail(c, "jane@acme.test", "Re: something", "text")

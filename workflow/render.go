@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,7 +94,7 @@ func (e *Engine) writeTracking(ctx context.Context, texts <-chan trackingText) e
 			// The error names the file.
 			return fmt.Errorf("%w: %w", ErrRender, err)
 		}
-		err := e.st.tx(ctx, func(tx *Tx) error {
+		err := e.st.Update(ctx, func(tx Tx) error {
 			for _, w := range done {
 				if _, err := tx.Exec(`UPDATE escalations SET rendered_version = ? WHERE id = ? AND rendered_version < ?`, w.version, w.id, w.version); err != nil {
 					return err
@@ -185,7 +184,7 @@ func (e *Engine) renderStale(ctx context.Context, which int) (int, error) {
 		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version
 			AND id NOT IN (SELECT esc_id FROM outbox WHERE status = 'queued') ORDER BY id`
 	}
-	rows, err := e.st.db.QueryContext(ctx, query)
+	rows, err := e.db().QueryContext(ctx, query)
 	if err != nil {
 		return 0, fmt.Errorf("store: list escalations: %w", err)
 	}
@@ -226,15 +225,24 @@ func (e *Engine) View(ctx context.Context, id int64) (*View, error) {
 // lets log entries come as blocks rendered before (logBlocks), for
 // RenderTracking only.
 func (e *Engine) loadView(ctx context.Context, id int64, forRender bool) (*View, int64, error) {
-	sqlTx, err := e.st.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	var v *View
+	var version int64
+	err := e.st.Read(ctx, func(tx Tx) error {
+		var err error
+		v, version, err = e.readView(tx, id, forRender)
+		return err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
-	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, st: e.st}
+	return v, version, nil
+}
+
+func (e *Engine) readView(tx Tx, id int64, forRender bool) (*View, int64, error) {
 	v := &View{ID: id, Tag: e.Tag(id)}
 	var typ, status string
 	var opened, levelChanged, nextUpdate, version int64
+	var err error
 	var checklist int
 	var resolvedAt int64
 	err = tx.QueryRow(`SELECT type, level, status, customer_name, customer_email, subject, owner, opened_at, level_changed_at, next_update_at, checklist, version, resolved_at
@@ -310,7 +318,7 @@ func (e *Engine) sla(t Type) time.Duration {
 	return e.cfg.Escalation.SLA.Technical
 }
 
-func strings1(tx *Tx, query string, args ...any) ([]string, error) {
+func strings1(tx Tx, query string, args ...any) ([]string, error) {
 	rows, err := tx.Query(query, args...)
 	if err != nil {
 		return nil, err
@@ -335,7 +343,7 @@ var beforeAll = pos{at: math.MinInt64}
 
 // loadTimeline reads the timeline entries of escalation id after p, in file
 // order, and the position of the last one (p when there is none).
-func loadTimeline(tx *Tx, id int64, p pos) ([]TimelineEntry, pos, error) {
+func loadTimeline(tx Tx, id int64, p pos) ([]TimelineEntry, pos, error) {
 	rows, err := tx.Query(`SELECT id, at, text, actor FROM timeline WHERE esc_id = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id`,
 		id, p.at, p.at, p.id)
 	if err != nil {
@@ -356,7 +364,7 @@ func loadTimeline(tx *Tx, id int64, p pos) ([]TimelineEntry, pos, error) {
 
 // loadLog reads the communication log entries of escalation id after p, in
 // file order, and the position of the last one (p when there is none).
-func loadLog(tx *Tx, id int64, p pos) ([]LogEntry, pos, error) {
+func loadLog(tx Tx, id int64, p pos) ([]LogEntry, pos, error) {
 	rows, err := tx.Query(`SELECT id, at, inbound, from_name, from_email, recipients, subject, text, note FROM log
 		WHERE esc_id = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id`, id, p.at, p.at, p.id)
 	if err != nil {
@@ -441,7 +449,7 @@ type sectionCache struct {
 // rendering. For a long escalation it starts from the kept text when the
 // store still holds exactly the entries it was made of, and reads only the
 // entries after them.
-func (e *Engine) loadSections(tx *Tx, v *View) error {
+func (e *Engine) loadSections(tx Tx, v *View) error {
 	c := &e.sections
 	k := c.byEsc[v.ID]
 	if k != nil {

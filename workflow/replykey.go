@@ -67,7 +67,7 @@ func makeKey(secret []byte, tag, recipient string) string {
 // retires the one before (a rotation), whose keys stay valid for
 // replyKeyGrace. Without one, the daemon generates a secret at first start
 // and keeps it.
-func loadReplyKeys(ctx context.Context, st *Store, file string, now time.Time) (replyKeys, error) {
+func loadReplyKeys(ctx context.Context, st Store, file string, now time.Time) (replyKeys, error) {
 	var want []byte
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -80,7 +80,7 @@ func loadReplyKeys(ctx context.Context, st *Store, file string, now time.Time) (
 		}
 	}
 	var keys replyKeys
-	err := st.tx(ctx, func(tx *Tx) error {
+	err := st.Update(ctx, func(tx Tx) error {
 		var cur []byte
 		var curID int64
 		err := tx.QueryRow(`SELECT id, secret FROM secrets WHERE purpose = 'reply_key' AND retired_at = 0 ORDER BY id DESC LIMIT 1`).Scan(&curID, &cur)

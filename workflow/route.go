@@ -67,7 +67,7 @@ func (r router) plusIDs(addrs []string) []int64 {
 // route returns the escalation in belongs to and how it was found, or 0 for a
 // new escalation. A tag naming an id that does not exist counts as no tag; of
 // several the first valid one wins.
-func (r router) route(tx *Tx, in *Inbound) (id int64, via string, err error) {
+func (r router) route(tx Tx, in *Inbound) (id int64, via string, err error) {
 	for _, n := range r.tagIDs(in.Subject) {
 		if ok, err := escalationExists(tx, n); err != nil || ok {
 			return n, "subject tag", err
@@ -101,7 +101,7 @@ func (r router) route(tx *Tx, in *Inbound) (id int64, via string, err error) {
 	return 0, "", nil
 }
 
-func escalationExists(tx *Tx, id int64) (bool, error) {
+func escalationExists(tx Tx, id int64) (bool, error) {
 	var one int
 	err := tx.QueryRow(`SELECT 1 FROM escalations WHERE id = ?`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -144,7 +144,7 @@ func (r router) cleanSubject(subject string) string {
 // customers domain, every address of that domain (the customer's
 // colleagues). An unknown domain (a webmail provider, say) gives no one else
 // of it a say.
-func (e *Engine) mayWrite(tx *Tx, id int64, sender string) (bool, error) {
+func (e *Engine) mayWrite(tx Tx, id int64, sender string) (bool, error) {
 	sender = strings.TrimSpace(sender)
 	if sender == "" {
 		return false, nil

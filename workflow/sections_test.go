@@ -64,7 +64,7 @@ func TestLongEscalationKeptSections(t *testing.T) {
 	full("with an attachment")
 
 	// An entry that sorts before the kept ones: the engine starts over.
-	err := e.st.tx(ctx, func(tx *Tx) error {
+	err := e.st.Update(ctx, func(tx Tx) error {
 		if err := addTimeline(tx, id, t0.Add(-time.Hour), "Backdated note", ""); err != nil {
 			return err
 		}

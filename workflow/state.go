@@ -57,7 +57,7 @@ func scanEsc(row interface{ Scan(...any) error }) (*escState, error) {
 	return &s, nil
 }
 
-func loadEsc(tx *Tx, id int64) (*escState, error) {
+func loadEsc(tx Tx, id int64) (*escState, error) {
 	s, err := scanEsc(tx.QueryRow(`SELECT `+escColumns+` FROM escalations WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("store: read escalation %d: %w", id, err)
@@ -67,7 +67,7 @@ func loadEsc(tx *Tx, id int64) (*escState, error) {
 
 // save writes s back and bumps the version, so its tracking file is
 // rewritten.
-func (s *escState) save(tx *Tx) error {
+func (s *escState) save(tx Tx) error {
 	_, err := tx.Exec(`UPDATE escalations SET type = ?, level = ?, status = ?, owner = ?, level_changed_at = ?, next_update_at = ?,
 		update_every = ?, checklist = ?, vendor = ?, vendor_case = ?, vendor_severity = ?, vendor_requested = ?,
 		sla_alert_for = ?, reminded_for = ?, resolved_at = ?, vendor_confirmed = ?, version = version + 1 WHERE id = ?`,

@@ -24,7 +24,7 @@ func failf(format string, args ...any) error {
 }
 
 // reply applies a message that belongs to escalation id (§5, §6).
-func (e *Engine) reply(tx *Tx, id int64, in *Inbound, via string, now time.Time) error {
+func (e *Engine) reply(tx Tx, id int64, in *Inbound, via string, now time.Time) error {
 	s, err := loadEsc(tx, id)
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func (s *escState) restartClocks(now time.Time) {
 // command applies one staff command to s within tx. It returns an error
 // wrapping errCommand when the command is unknown, malformed or not allowed
 // now; any other error aborts the whole message.
-func (e *Engine) command(tx *Tx, s *escState, c Command, actor string, in *Inbound, now time.Time) error {
+func (e *Engine) command(tx Tx, s *escState, c Command, actor string, in *Inbound, now time.Time) error {
 	if s.Status == StatusResolved && c.Name != "reopen" && c.Name != "note" {
 		if _, known := commandNames[c.Name]; known {
 			return failf("not allowed in a RESOLVED escalation (only /reopen and /note are)")
@@ -358,7 +358,7 @@ func splitOwner(arg string) (text, owner string) {
 var vendorNames = map[string]string{"aws": "AWS", "azure": "Azure", "gcp": "GCP", "oracle": "Oracle"}
 
 // vendorCommand is /vendor AWS|Azure|GCP|Oracle case ID [severity S].
-func (e *Engine) vendorCommand(tx *Tx, s *escState, c Command, actor string, now time.Time) error {
+func (e *Engine) vendorCommand(tx Tx, s *escState, c Command, actor string, now time.Time) error {
 	f := strings.Fields(c.Arg)
 	usage := failf("usage: /vendor AWS|Azure|GCP|Oracle case ID [severity S]")
 	if len(f) < 3 || !strings.EqualFold(f[1], "case") {
@@ -388,7 +388,7 @@ func (e *Engine) vendorCommand(tx *Tx, s *escState, c Command, actor string, now
 
 // changeLevel moves s to level (status ESCALATED), notifies the level's
 // roster and, at the Vendor level or for a Vendor escalation, asks the vendor.
-func (e *Engine) changeLevel(tx *Tx, s *escState, level, reason, actor string, now time.Time) error {
+func (e *Engine) changeLevel(tx Tx, s *escState, level, reason, actor string, now time.Time) error {
 	from := s.Level
 	s.Level, s.Status, s.LevelChanged = level, StatusEscalated, now
 	text := fmt.Sprintf("Level %s → %s, status ESCALATED: %s", orNone(from), level, reason)
@@ -414,7 +414,7 @@ func orNone(s string) string {
 // roster to name it. A vendor named only by the requester's text is asked
 // on its own only when the requester is at a customers domain; otherwise the
 // request waits for a staff /vendor (§11).
-func (e *Engine) maybeVendorRequest(tx *Tx, s *escState, now time.Time) error {
+func (e *Engine) maybeVendorRequest(tx Tx, s *escState, now time.Time) error {
 	atVendor := s.Type == Vendor || (s.Type == Technical && strings.EqualFold(s.Level, "Vendor"))
 	if !atVendor || s.VendorAsked {
 		return nil

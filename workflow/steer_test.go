@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,12 +98,12 @@ type snapshot struct {
 func snap(t *testing.T, e *Engine, id int64) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	tx, err := e.st.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := loadEsc(&Tx{Tx: tx, st: e.st}, id)
-	tx.Rollback()
+	var s *escState
+	err := e.st.Read(ctx, func(tx Tx) error {
+		var err error
+		s, err = loadEsc(tx, id)
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +112,7 @@ func snap(t *testing.T, e *Engine, id int64) snapshot {
 		t.Fatal(err)
 	}
 	out := snapshot{esc: *s, actions: v.Actions, plan: v.Plan, timeline: v.Timeline}
-	rows, err := e.st.db.QueryContext(ctx, `SELECT payload, status FROM outbox WHERE esc_id = ? ORDER BY id`, id)
+	rows, err := e.db().QueryContext(ctx, `SELECT payload, status FROM outbox WHERE esc_id = ? ORDER BY id`, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,10 +197,10 @@ func forceState(t *testing.T, e *Engine, now time.Time, id int64, typ Type, leve
 	if status == StatusResolved {
 		resolved, next = ms(now), "0"
 	}
-	_, err := e.st.db.Exec(`UPDATE escalations SET type = ?, level = ?, status = ?, level_changed_at = ?, resolved_at = ?, next_update_at = `+next+`,
+	_, err := e.db().Exec(`UPDATE escalations SET type = ?, level = ?, status = ?, level_changed_at = ?, resolved_at = ?, next_update_at = `+next+`,
 		version = version + 1 WHERE id = ?`, string(typ), level, string(status), ms(now), resolved, id)
 	if err == nil {
-		_, err = e.st.db.Exec(`INSERT INTO actions(esc_id, seq, text, owner) VALUES(?, 1, 'Seed step', '@carol')`, id)
+		_, err = e.db().Exec(`INSERT INTO actions(esc_id, seq, text, owner) VALUES(?, 1, 'Seed step', '@carol')`, id)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // one nor fires one twice. It returns how many fired.
 func (e *Engine) RunTimers(ctx context.Context) (int, error) {
 	now := e.now()
-	rows, err := e.st.db.QueryContext(ctx, `SELECT `+escColumns+` FROM escalations WHERE status <> 'RESOLVED' ORDER BY id`)
+	rows, err := e.db().QueryContext(ctx, `SELECT `+escColumns+` FROM escalations WHERE status <> 'RESOLVED' ORDER BY id`)
 	if err != nil {
 		return 0, fmt.Errorf("store: list open escalations: %w", err)
 	}
@@ -44,7 +44,7 @@ func (e *Engine) RunTimers(ctx context.Context) (int, error) {
 	fired := 0
 	for _, id := range due {
 		var n int
-		err := e.st.tx(ctx, func(tx *Tx) error {
+		err := e.st.Update(ctx, func(tx Tx) error {
 			s, err := loadEsc(tx, id)
 			if err != nil {
 				return err
@@ -97,7 +97,7 @@ func (e *Engine) reminderDue(s *escState, now time.Time) bool {
 
 // slaAtRisk moves a Technical escalation up one level, or alerts the roster
 // of the current level of any other (or of a Technical one at the top).
-func (e *Engine) slaAtRisk(tx *Tx, s *escState, now time.Time) error {
+func (e *Engine) slaAtRisk(tx Tx, s *escState, now time.Time) error {
 	sla := e.sla(s.Type)
 	used := int(now.Sub(s.LevelChanged) * 100 / sla)
 	s.SLAAlertFor = s.LevelChanged
@@ -129,7 +129,7 @@ func (e *Engine) slaAtRisk(tx *Tx, s *escState, now time.Time) error {
 
 // remind tells the owner, or else the level's roster, that the customer's
 // update is overdue (§7).
-func (e *Engine) remind(tx *Tx, s *escState, now time.Time) error {
+func (e *Engine) remind(tx Tx, s *escState, now time.Time) error {
 	s.RemindedFor = s.NextUpdate
 	to := e.ownerAddresses(s)
 	if len(to) == 0 {

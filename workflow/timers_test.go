@@ -191,7 +191,7 @@ func TestSLAAtRiskAlertsTheRoster(t *testing.T) {
 // setEscalationID makes the next escalation ESC-<id>.
 func setEscalationID(t *testing.T, e *Engine, id int64) {
 	t.Helper()
-	if _, err := e.st.db.Exec(`INSERT INTO sqlite_sequence(name, seq) VALUES('escalations', ?)`, id-1); err != nil {
+	if _, err := e.db().Exec(`INSERT INTO sqlite_sequence(name, seq) VALUES('escalations', ?)`, id-1); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -363,7 +363,7 @@ func TestHandlingTheBacklogStartsTheClocks(t *testing.T) {
 // daemon would on start-up.
 func openDiskEngine(t testing.TB, cfg config.Config, c *clock) *Engine {
 	t.Helper()
-	st, err := OpenStore(cfg.Escalation.DataDir)
+	st, err := OpenTestStore(cfg.Escalation.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

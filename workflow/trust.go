@@ -42,7 +42,7 @@ const (
 )
 
 // rateCount counts the events of kind and key in the hour before now.
-func rateCount(tx *Tx, kind, key string, now time.Time) (int, error) {
+func rateCount(tx Tx, kind, key string, now time.Time) (int, error) {
 	var n int
 	err := tx.QueryRow(`SELECT count(*) FROM rate_events WHERE kind = ? AND key = ? AND at > ?`, kind, key, ms(now.Add(-time.Hour))).Scan(&n)
 	if err != nil {
@@ -52,7 +52,7 @@ func rateCount(tx *Tx, kind, key string, now time.Time) (int, error) {
 }
 
 // rateNote records one event of kind and key at now.
-func rateNote(tx *Tx, kind, key string, now time.Time) error {
+func rateNote(tx Tx, kind, key string, now time.Time) error {
 	if _, err := tx.Exec(`INSERT INTO rate_events(kind, key, at) VALUES(?, ?, ?)`, kind, key, ms(now)); err != nil {
 		return fmt.Errorf("store: record %s event: %w", kind, err)
 	}
@@ -62,7 +62,7 @@ func rateNote(tx *Tx, kind, key string, now time.Time) error {
 // pruneRateEvents forgets events older than a day: no limit looks further
 // back than an hour, and the held-notification alert than since its last.
 func (e *Engine) pruneRateEvents(ctx context.Context, now time.Time) error {
-	_, err := e.st.db.ExecContext(ctx, `DELETE FROM rate_events WHERE at < ?`, ms(now.Add(-24*time.Hour)))
+	_, err := e.db().ExecContext(ctx, `DELETE FROM rate_events WHERE at < ?`, ms(now.Add(-24*time.Hour)))
 	if err != nil {
 		return fmt.Errorf("store: prune rate events: %w", err)
 	}
@@ -88,7 +88,7 @@ func rateAddress(addr string) string {
 // may): the sender is not authenticated (with
 // ack_requires_authenticated_sender), or a limit of §11 is reached. A
 // customers domain is exempt from the per-domain limit only.
-func (e *Engine) ackHeld(tx *Tx, in *Inbound, knownCustomer bool, now time.Time) (string, error) {
+func (e *Engine) ackHeld(tx Tx, in *Inbound, knownCustomer bool, now time.Time) (string, error) {
 	l := e.cfg.Limits
 	if l.AckRequiresAuthenticatedSender {
 		if ok, why := senderPasses(in, e.cfg.Staff.AuthservID); !ok {
@@ -127,7 +127,7 @@ func (e *Engine) ackHeld(tx *Tx, in *Inbound, knownCustomer bool, now time.Time)
 
 // notifyHeld reports whether the notification of a new escalation must be
 // held back by limits.notifications_per_hour, and counts it either way.
-func (e *Engine) notifyHeld(tx *Tx, now time.Time) (bool, error) {
+func (e *Engine) notifyHeld(tx Tx, now time.Time) (bool, error) {
 	n, err := rateCount(tx, rateNotify, "", now)
 	if err != nil {
 		return false, err
@@ -142,7 +142,7 @@ func (e *Engine) notifyHeld(tx *Tx, now time.Time) (bool, error) {
 // mail saying how many notifications of new escalations were held back since
 // the last such alert, at most one an hour.
 func (e *Engine) alertHeldNotifications(ctx context.Context, now time.Time) error {
-	return e.st.tx(ctx, func(tx *Tx) error {
+	return e.st.Update(ctx, func(tx Tx) error {
 		recent, err := rateCount(tx, rateHeldAlert, "", now)
 		if err != nil || recent > 0 {
 			return err
@@ -201,7 +201,7 @@ func (e *Engine) alertHeldNotifications(ctx context.Context, now time.Time) erro
 // mail claims gets one mail (at most one per escalation an hour) listing
 // the commands, with that person's keyed reply address, so a reply that
 // carries them again applies them.
-func (e *Engine) refuseCommands(tx *Tx, s *escState, in *Inbound, cmds []Command, why string, now time.Time) error {
+func (e *Engine) refuseCommands(tx Tx, s *escState, in *Inbound, cmds []Command, why string, now time.Time) error {
 	actor := in.From.Email
 	tag := e.Tag(s.ID)
 	e.log.Warn("commands in unauthenticated mail from a staff address not applied", "from", actor, "escalation", tag, "commands", len(cmds), "reason", why)

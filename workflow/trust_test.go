@@ -142,7 +142,7 @@ func TestReplyKeySecretRotation(t *testing.T) {
 	if err := os.WriteFile(file, []byte("first secret, long enough\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := OpenMemoryStore()
+	st, err := OpenTestStore("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/escalationd/escalationd/internal/config"
+	"github.com/escalationd/escalationd/internal/store/sqlite"
 	"github.com/escalationd/escalationd/mailin"
 	"github.com/escalationd/escalationd/mailout"
 	"github.com/escalationd/escalationd/templates"
@@ -26,7 +27,7 @@ func (e configError) Unwrap() error { return e.err }
 
 // daemon is every part, built from one config and wired together.
 type daemon struct {
-	store  *workflow.Store
+	store  workflow.Store
 	engine *workflow.Engine
 	poller *mailin.Poller
 	sender *mailout.Sender
@@ -43,7 +44,7 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 	if err != nil {
 		return nil, configError{err}
 	}
-	st, err := workflow.OpenStore(cfg.Escalation.DataDir)
+	st, err := sqlite.Open(cfg.Escalation.DataDir)
 	if err != nil {
 		return nil, err
 	}

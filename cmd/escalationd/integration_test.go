@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/internal/localmail"
+	"github.com/escalationd/escalationd/internal/store/sqlite"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -415,7 +416,7 @@ func TestUIDValidityChangeAppliesNothingTwice(t *testing.T) {
 	if code := h.once(time.Now); code != exitOK {
 		t.Fatalf("once exit %d", code)
 	}
-	st, err := workflow.OpenStore(h.cfg.Escalation.DataDir)
+	st, err := sqlite.Open(h.cfg.Escalation.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package workflow
+// Package sqlite is the SQLite engine of the store port (workflow.Store):
+// one file in escalation.data_dir, in WAL mode, fsynced on every commit.
+package sqlite
 
 import (
 	"context"
@@ -13,10 +15,12 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 
 	"github.com/escalationd/escalationd/internal/durable"
+	"github.com/escalationd/escalationd/workflow"
 )
 
-// Store is the daemon's state: escalations, their timelines and logs, every
-// fetched message, the outbox and the IMAP checkpoint, in one SQLite file.
+// Store is the daemon's state in one SQLite file: escalations, their
+// timelines and logs, every fetched message, the outbox and the IMAP
+// checkpoint. It implements workflow.Store.
 type Store struct {
 	db *sql.DB
 
@@ -239,9 +243,9 @@ ALTER TABLE attempts ADD COLUMN parsing INTEGER NOT NULL DEFAULT 0;
 `,
 }
 
-// OpenStore opens (creating if needed) the store in dataDir/escalationd.db,
-// in WAL mode with full fsync on commit, and applies pending migrations.
-func OpenStore(dataDir string) (*Store, error) {
+// Open opens (creating if needed) the store in dataDir/escalationd.db, in WAL
+// mode with full fsync on commit, and applies pending migrations.
+func Open(dataDir string) (*Store, error) {
 	if err := os.MkdirAll(dataDir, durable.DirMode); err != nil {
 		return nil, fmt.Errorf("store: create escalation.data_dir %s: %w", dataDir, err)
 	}
@@ -254,8 +258,8 @@ func OpenStore(dataDir string) (*Store, error) {
 	return openDSN(dsn, path)
 }
 
-// OpenMemoryStore opens an empty in-memory store, for tests.
-func OpenMemoryStore() (*Store, error) {
+// OpenMemory opens an empty in-memory store, for tests.
+func OpenMemory() (*Store, error) {
 	return openDSN("file::memory:?_pragma=foreign_keys(ON)&_txlock=immediate", ":memory:")
 }
 
@@ -336,6 +340,9 @@ func (s *Store) migrate() error {
 	return nil
 }
 
+// DB is the database, for the core's queries not yet behind the port.
+func (s *Store) DB() *sql.DB { return s.db }
+
 // SchemaVersion is the number of migrations applied.
 func (s *Store) SchemaVersion() (int, error) {
 	var v int
@@ -354,17 +361,24 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// tx runs f in one transaction and commits it, or rolls back on error.
-func (s *Store) tx(ctx context.Context, f func(*Tx) error) error {
-	return s.txOpts(ctx, nil, f)
+// Update runs fn in one read-write transaction and commits it, or rolls
+// back when fn returns an error.
+func (s *Store) Update(ctx context.Context, fn func(workflow.Tx) error) error {
+	return s.tx(ctx, nil, func(t *txn) error { return fn(t) })
 }
 
-func (s *Store) txOpts(ctx context.Context, opts *sql.TxOptions, f func(*Tx) error) error {
+// Read runs fn in one read-only transaction: what it reads is one snapshot.
+func (s *Store) Read(ctx context.Context, fn func(workflow.Tx) error) error {
+	return s.tx(ctx, &sql.TxOptions{ReadOnly: true}, func(t *txn) error { return fn(t) })
+}
+
+// tx runs f in one transaction and commits it, or rolls back on error.
+func (s *Store) tx(ctx context.Context, opts *sql.TxOptions, f func(*txn) error) error {
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := f(&Tx{Tx: tx, st: s}); err != nil {
+	if err := f(&txn{Tx: tx, st: s}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -375,17 +389,17 @@ func (s *Store) txOpts(ctx context.Context, opts *sql.TxOptions, f func(*Tx) err
 	return nil
 }
 
-// Tx is a store transaction. Its Exec, Query and QueryRow run statements
+// txn is a store transaction. Its Exec, Query and QueryRow run statements
 // the store prepared once and keeps (SQLite compiles each statement anew
 // otherwise, which cost a fifth of the daemon's CPU under a backlog). The
 // rows of a Query must be closed before the same query runs again.
-type Tx struct {
+type txn struct {
 	*sql.Tx
 	st *Store
 }
 
 // Exec runs query in the transaction.
-func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
+func (t *txn) Exec(query string, args ...any) (sql.Result, error) {
 	if p := t.st.prepared(query); p != nil {
 		return t.Tx.Stmt(p).Exec(args...)
 	}
@@ -393,7 +407,7 @@ func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 }
 
 // Query runs query in the transaction.
-func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
+func (t *txn) Query(query string, args ...any) (*sql.Rows, error) {
 	if p := t.st.prepared(query); p != nil {
 		return t.Tx.Stmt(p).Query(args...)
 	}
@@ -401,7 +415,7 @@ func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
 }
 
 // QueryRow runs query in the transaction.
-func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
+func (t *txn) QueryRow(query string, args ...any) *sql.Row {
 	if p := t.st.prepared(query); p != nil {
 		return t.Tx.Stmt(p).QueryRow(args...)
 	}
@@ -488,7 +502,10 @@ func (s *Store) ResetCheckpoint(ctx context.Context, mailbox string, uidValidity
 	return nil
 }
 
-func advanceCheckpoint(tx *Tx, ref MessageRef) error {
+// AdvanceCheckpoint moves the checkpoint of ref's mailbox up to ref's UID,
+// under ref's UIDVALIDITY only.
+func (t *txn) AdvanceCheckpoint(ref workflow.MessageRef) error {
+	tx := t
 	_, err := tx.Exec(`INSERT INTO mailboxes(name, uidvalidity, last_uid) VALUES(?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET last_uid = max(last_uid, excluded.last_uid)
 		WHERE uidvalidity = excluded.uidvalidity`, ref.Mailbox, ref.UIDValidity, ref.UID)
@@ -498,24 +515,18 @@ func advanceCheckpoint(tx *Tx, ref MessageRef) error {
 	return nil
 }
 
-// Unmarked is a committed message not yet marked handled on the server.
-type Unmarked struct {
-	UID         uint32
-	Disposition Disposition
-}
-
 // Unmarked lists the messages of mailbox (under uidValidity) whose effects are
 // committed but which are not yet marked handled on the server, by UID.
-func (s *Store) Unmarked(ctx context.Context, mailbox string, uidValidity uint32) ([]Unmarked, error) {
+func (s *Store) Unmarked(ctx context.Context, mailbox string, uidValidity uint32) ([]workflow.Unmarked, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT uid, disposition FROM messages
 		WHERE mailbox = ? AND uidvalidity = ? AND marked = 0 ORDER BY uid`, mailbox, uidValidity)
 	if err != nil {
 		return nil, fmt.Errorf("store: list unmarked: %w", err)
 	}
 	defer rows.Close()
-	var out []Unmarked
+	var out []workflow.Unmarked
 	for rows.Next() {
-		var u Unmarked
+		var u workflow.Unmarked
 		if err := rows.Scan(&u.UID, &u.Disposition); err != nil {
 			return nil, err
 		}
@@ -526,7 +537,7 @@ func (s *Store) Unmarked(ctx context.Context, mailbox string, uidValidity uint32
 
 // SetMarked records that the server has marked uids of mailbox handled.
 func (s *Store) SetMarked(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error {
-	return s.tx(ctx, func(tx *Tx) error {
+	return s.tx(ctx, nil, func(tx *txn) error {
 		for _, uid := range uids {
 			if _, err := tx.Exec(`UPDATE messages SET marked = 1 WHERE mailbox = ? AND uidvalidity = ? AND uid = ?`, mailbox, uidValidity, uid); err != nil {
 				return fmt.Errorf("store: set marked: %w", err)

@@ -1,4 +1,4 @@
-package workflow
+package sqlite
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/escalationd/escalationd/internal/config"
 	"github.com/escalationd/escalationd/templates"
+	"github.com/escalationd/escalationd/workflow"
 )
 
 // Parse starts are counted per message until they are finished, across a
@@ -17,7 +18,7 @@ import (
 func TestParseAttempts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := OpenStore(dir)
+	st, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestParseAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if st, err = OpenStore(dir); err != nil {
+	if st, err = Open(dir); err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
@@ -57,12 +58,12 @@ func TestParseAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(st, cfg, tmpl, time.Now, nil)
+	e, err := workflow.New(st, cfg, tmpl, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref6 := MessageRef{Mailbox: "INBOX", UIDValidity: 7, UID: 6}
-	if q, err := e.Poisoned(ctx, ref6, "", fmt.Errorf("%w: test", ErrPoison)); err != nil || q {
+	ref6 := workflow.MessageRef{Mailbox: "INBOX", UIDValidity: 7, UID: 6}
+	if q, err := e.Poisoned(ctx, ref6, "", fmt.Errorf("%w: test", workflow.ErrPoison)); err != nil || q {
 		t.Fatalf("Poisoned: %v, %v", q, err)
 	}
 	if err := st.MarkParsing(ctx, "INBOX", 7, []uint32{6}, []uint32{7}); err != nil {
@@ -74,7 +75,7 @@ func TestParseAttempts(t *testing.T) {
 		t.Errorf("failed applies of UID 6: %d, %v; want 1", count, err)
 	}
 
-	if err := e.Quarantine(ctx, MessageRef{Mailbox: "INBOX", UIDValidity: 7, UID: 5}, "", "killed"); err != nil {
+	if err := e.Quarantine(ctx, workflow.MessageRef{Mailbox: "INBOX", UIDValidity: 7, UID: 5}, "", "killed"); err != nil {
 		t.Fatal(err)
 	}
 	attempts("map[7:1]")

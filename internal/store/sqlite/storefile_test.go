@@ -1,4 +1,4 @@
-package workflow
+package sqlite
 
 import (
 	"os"
@@ -14,7 +14,7 @@ func TestStoreFileModes(t *testing.T) {
 	for _, umask := range []int{0o022, 0o077} {
 		old := syscall.Umask(umask)
 		dir := filepath.Join(t.TempDir(), "data")
-		st, err := OpenStore(dir)
+		st, err := Open(dir)
 		syscall.Umask(old)
 		if err != nil {
 			t.Fatal(err)
@@ -54,7 +54,7 @@ func TestStoreSymlinkRefused(t *testing.T) {
 	if err := os.Symlink(target, filepath.Join(dir, "escalationd.db")); err != nil {
 		t.Fatal(err)
 	}
-	st, err := OpenStore(dir)
+	st, err := Open(dir)
 	if err == nil {
 		st.Close()
 		t.Fatal("OpenStore over a symlink: no error")

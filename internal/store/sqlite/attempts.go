@@ -1,20 +1,10 @@
-package workflow
+package sqlite
 
 import (
 	"context"
 	"fmt"
 	"slices"
 )
-
-// A message that kills the daemon while it is parsed (out of memory, a crash
-// in a library) cannot report its own failure: the parse start is recorded,
-// durably, before the parse, and recorded finished after it, whatever the
-// outcome. A start left unfinished is a process that died during that parse
-// (or, for a batch started together, during one in the batch). The poller
-// reads these counts before it parses, parses the messages of a batch with
-// unfinished starts one at a time, and quarantines, unparsed, a message with
-// MaxAttempts of them. They share the attempts table with Poisoned's count of
-// failed applies (column parsing).
 
 // ParseAttempts returns the unfinished parse starts recorded for those of
 // uids (of mailbox under uidValidity) that have any, by UID.
@@ -53,7 +43,7 @@ func (s *Store) MarkParsing(ctx context.Context, mailbox string, uidValidity uin
 	if len(done) == 0 && len(start) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *Tx) error {
+	return s.tx(ctx, nil, func(tx *txn) error {
 		for _, uid := range done {
 			if _, err := tx.Exec(`DELETE FROM attempts WHERE mailbox = ? AND uidvalidity = ? AND uid = ? AND count = 0`,
 				mailbox, uidValidity, uid); err != nil {

@@ -1,0 +1,81 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+)
+
+// The store port: what the core needs from a store, in its own words. An
+// engine (internal/store/sqlite) implements it; internal/store/storetest is
+// the contract every engine passes. The core never sees SQL, and an engine's
+// errors reach it as the core's own (ErrNotFound) or wrapped with what was
+// being done.
+
+// ErrNotFound is returned by a store when what was asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the daemon's state: escalations, their timelines and logs, every
+// fetched message, the outbox and the mailbox checkpoints.
+type Store interface {
+	// Update runs fn in one read-write transaction: everything fn changed
+	// is committed, durably, when it returns nil, and nothing otherwise.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Read runs fn in one read-only transaction: one consistent snapshot.
+	Read(ctx context.Context, fn func(Tx) error) error
+
+	MailboxStore
+
+	Close() error
+}
+
+// MailboxStore is the part of the store the IMAP door uses: the checkpoint
+// of each mailbox, which committed messages are not yet marked on the
+// server, and the parse attempts of messages that may kill the process.
+type MailboxStore interface {
+	// Checkpoint returns the UIDVALIDITY and last handled UID stored for
+	// mailbox; ok is false when the mailbox was never read.
+	Checkpoint(ctx context.Context, mailbox string) (uidValidity, lastUID uint32, ok bool, err error)
+	// ResetCheckpoint records a new UIDVALIDITY for mailbox with no UID
+	// handled yet. Messages handled under the old one stay in the store,
+	// so their Message-IDs still de-duplicate what is fetched again.
+	ResetCheckpoint(ctx context.Context, mailbox string, uidValidity uint32) error
+	// Unmarked lists the messages of mailbox (under uidValidity) whose
+	// effects are committed but which are not yet marked handled on the
+	// server, by UID.
+	Unmarked(ctx context.Context, mailbox string, uidValidity uint32) ([]Unmarked, error)
+	// SetMarked records that the server has marked uids of mailbox handled.
+	SetMarked(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error
+
+	// A message that kills the daemon while it is parsed (out of memory, a
+	// crash in a library) cannot report its own failure: the parse start
+	// is recorded, durably, before the parse, and recorded finished after
+	// it, whatever the outcome. A start left unfinished is a process that
+	// died during that parse (or, for a batch started together, during one
+	// in the batch). The poller reads these counts before it parses,
+	// parses the messages of a batch with unfinished starts one at a time,
+	// and quarantines, unparsed, a message with MaxAttempts of them. They
+	// are kept apart from Poisoned's count of failed applies.
+
+	// ParseAttempts returns the unfinished parse starts recorded for those
+	// of uids (of mailbox under uidValidity) that have any, by UID.
+	ParseAttempts(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) (map[uint32]int, error)
+	// MarkParsing records, in one commit made durable before it returns,
+	// that the parses of done are finished (whatever came of them) and
+	// that the parses of start begin. Either may be empty.
+	MarkParsing(ctx context.Context, mailbox string, uidValidity uint32, done, start []uint32) error
+}
+
+// Unmarked is a committed message not yet marked handled on the server.
+type Unmarked struct {
+	UID         uint32
+	Disposition Disposition
+}
+
+// Tx is one transaction of the store.
+type Tx interface {
+	// AdvanceCheckpoint moves the checkpoint of ref's mailbox up to ref's
+	// UID, under ref's UIDVALIDITY only.
+	AdvanceCheckpoint(ref MessageRef) error
+
+	rawSQL
+}
