@@ -472,28 +472,14 @@ func contentDigest(in *Inbound) string {
 // again (a checkpoint that went back) is marked again, but a message once
 // applied stays recorded as applied.
 func recordMessage(tx Tx, ref MessageRef, in *Inbound, escID int64, d Disposition, reason string, now time.Time) error {
-	var mid, sha, raw string
+	rec := MessageRecord{Ref: ref, EscalationID: escID, Disposition: d, Reason: reason, HandledAt: now}
 	if in != nil {
-		mid, sha, raw = in.MessageID, in.RawSHA256, in.RawPath
+		rec.MessageID, rec.RawSHA256, rec.RawPath = in.MessageID, in.RawSHA256, in.RawPath
+		if in.MessageID != "" {
+			rec.ContentSHA = contentDigest(in)
+		}
 	}
-	var esc any
-	if escID != 0 {
-		esc = escID
-	}
-	var content string
-	if in != nil && in.MessageID != "" {
-		content = contentDigest(in)
-	}
-	_, err := tx.Exec(`INSERT INTO messages(mailbox, uidvalidity, uid, message_id, sha256, esc_id, disposition, reason, internal_date, handled_at, raw_path, content_sha)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET marked = 0,
-			disposition = CASE WHEN messages.disposition = 'applied' THEN 'applied' ELSE excluded.disposition END,
-			reason = CASE WHEN messages.disposition = 'applied' THEN messages.reason ELSE excluded.reason END`,
-		ref.Mailbox, ref.UIDValidity, ref.UID, mid, sha, esc, string(d), reason, ms(ref.InternalDate), ms(now), raw, content)
-	if err != nil {
-		return fmt.Errorf("store: record message UID %d: %w", ref.UID, err)
-	}
-	return nil
+	return tx.RecordMessage(rec)
 }
 
 // MaxAttempts is how often a message that fails with ErrPoison is tried

@@ -12,7 +12,7 @@ import (
 // outgoing starts a mail of escalation s with the §8 headers: its own
 // Message-ID, the tag in the subject, Reply-To the plus-address, threading
 // to the escalation's first message.
-func (e *Engine) outgoing(s *escState, kind, subject, autoSubmitted string, to []Address, now time.Time) *Outgoing {
+func (e *Engine) outgoing(s *Escalation, kind, subject, autoSubmitted string, to []Address, now time.Time) *Outgoing {
 	tag := e.Tag(s.ID)
 	m := &Outgoing{
 		EscalationID: s.ID,
@@ -34,7 +34,7 @@ func (e *Engine) outgoing(s *escState, kind, subject, autoSubmitted string, to [
 }
 
 // rosterAddresses are the addresses of the level's roster.
-func (e *Engine) rosterAddresses(s *escState) []Address {
+func (e *Engine) rosterAddresses(s *Escalation) []Address {
 	var out []Address
 	for _, c := range e.roster(s) {
 		if c.Email != "" {
@@ -44,7 +44,7 @@ func (e *Engine) rosterAddresses(s *escState) []Address {
 	return out
 }
 
-func (e *Engine) customerText(s *escState) string {
+func (e *Engine) customerText(s *Escalation) string {
 	if s.CustomerName != "" && !strings.EqualFold(s.CustomerName, s.CustomerEmail) {
 		return fmt.Sprintf("%s (%s)", s.CustomerName, s.CustomerEmail)
 	}
@@ -54,7 +54,7 @@ func (e *Engine) customerText(s *escState) string {
 // queueNotify tells the roster of s's level about it: summary, handoff
 // checklist and the tracking file's path (§8).
 // summary is the customer's text to quote; "" means their last logged one.
-func (e *Engine) queueNotify(tx Tx, s *escState, reason, summary string, now time.Time) error {
+func (e *Engine) queueNotify(tx Tx, s *Escalation, reason, summary string, now time.Time) error {
 	to := e.rosterAddresses(s)
 	if len(to) == 0 {
 		e.log.Warn("no roster for this level: nobody notified", "escalation", e.Tag(s.ID), "type", s.Type, "level", s.Level)
@@ -135,7 +135,7 @@ func excerpt(text string, n int) string {
 }
 
 // severity of a vendor case when staff named none.
-func (s *escState) severity() string {
+func (s *Escalation) severity() string {
 	if s.VendorSeverity != "" {
 		return s.VendorSeverity
 	}
@@ -147,7 +147,7 @@ func (s *escState) severity() string {
 
 // queueVendor sends the vendor case request (§8): business impact,
 // severity and timeline.
-func (e *Engine) queueVendor(tx Tx, s *escState, addr string, now time.Time) error {
+func (e *Engine) queueVendor(tx Tx, s *Escalation, addr string, now time.Time) error {
 	impact, err := strings1(tx, `SELECT text FROM reasons WHERE esc_id = ? ORDER BY seq`, s.ID)
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ func (e *Engine) queueVendor(tx Tx, s *escState, addr string, now time.Time) err
 
 // queueUpdate sends the customer an update (/update); the command checks
 // limits.updates_per_escalation_per_hour first.
-func (e *Engine) queueUpdate(tx Tx, s *escState, text string, now time.Time) error {
+func (e *Engine) queueUpdate(tx Tx, s *Escalation, text string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Update, templates.UpdateData{
 		Salutation: salutation(s.RequesterName, s.CustomerName, s.CustomerEmail), Tag: e.Tag(s.ID), Text: text, NextUpdate: e.fieldTime(s.NextUpdate),
 		Signature: e.signature(s.Type, s.Level),
@@ -215,7 +215,7 @@ func (e *Engine) queueUpdate(tx Tx, s *escState, text string, now time.Time) err
 }
 
 // queueErrors answers a staff mail whose commands failed, to its sender.
-func (e *Engine) queueErrors(tx Tx, s *escState, in *Inbound, failures []templates.Failure, applied []string, now time.Time) error {
+func (e *Engine) queueErrors(tx Tx, s *Escalation, in *Inbound, failures []templates.Failure, applied []string, now time.Time) error {
 	body, err := e.tmpl.Render(templates.Errors, templates.ErrorsData{Tag: e.Tag(s.ID), Failures: failures, Applied: strings.Join(applied, ", ")})
 	if err != nil {
 		return err

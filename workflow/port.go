@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // The store port: what the core needs from a store, in its own words. An
@@ -73,9 +74,44 @@ type Unmarked struct {
 
 // Tx is one transaction of the store.
 type Tx interface {
+	MessageTx
+	EscalationTx
+
+	rawSQL
+}
+
+// MessageTx records fetched messages and what became of them.
+type MessageTx interface {
 	// AdvanceCheckpoint moves the checkpoint of ref's mailbox up to ref's
 	// UID, under ref's UIDVALIDITY only.
 	AdvanceCheckpoint(ref MessageRef) error
+	// RecordMessage records what became of a fetched message, unmarked. The
+	// same message recorded again (a checkpoint that went back) is unmarked
+	// again, but one once applied stays recorded as applied, with its
+	// reason.
+	RecordMessage(m MessageRecord) error
+}
 
-	rawSQL
+// EscalationTx reads and changes escalations.
+type EscalationTx interface {
+	// Escalation reads escalation id; ErrNotFound when there is none.
+	Escalation(id int64) (*Escalation, error)
+	// SaveEscalation writes s back and bumps its version, so that its
+	// tracking file is behind.
+	SaveEscalation(s *Escalation) error
+	// OpenEscalations reads every escalation not resolved, by number.
+	OpenEscalations() ([]*Escalation, error)
+}
+
+// MessageRecord is what became of one fetched message.
+type MessageRecord struct {
+	Ref          MessageRef
+	MessageID    string // without brackets; "" for none
+	RawSHA256    string // of the raw bytes; "" when not read
+	ContentSHA   string // contentDigest, when it has a Message-ID
+	RawPath      string // its copy in the raw archive; "" for none
+	EscalationID int64  // 0 for none
+	Disposition  Disposition
+	Reason       string
+	HandledAt    time.Time
 }

@@ -160,7 +160,7 @@ func diagnosticData(in *Inbound) int {
 // requester's address, or an address in the domain of the customers entry
 // the escalation was opened for. A vendor or any other participant is not
 // the customer.
-func (e *Engine) isCustomer(s *escState, addr string) bool {
+func (e *Engine) isCustomer(s *Escalation, addr string) bool {
 	if strings.EqualFold(strings.TrimSpace(addr), s.CustomerEmail) {
 		return true
 	}
@@ -172,7 +172,7 @@ func (e *Engine) isCustomer(s *escState, addr string) bool {
 // restartClocks starts the SLA and update clocks again at now: a reopened
 // escalation is measured from its reopening, not from before it was
 // resolved, so it does not fire its timers the moment it reopens.
-func (s *escState) restartClocks(now time.Time) {
+func (s *Escalation) restartClocks(now time.Time) {
 	s.LevelChanged = now
 	s.NextUpdate = now.Add(s.UpdateEvery)
 }
@@ -180,7 +180,7 @@ func (s *escState) restartClocks(now time.Time) {
 // command applies one staff command to s within tx. It returns an error
 // wrapping errCommand when the command is unknown, malformed or not allowed
 // now; any other error aborts the whole message.
-func (e *Engine) command(tx Tx, s *escState, c Command, actor string, in *Inbound, now time.Time) error {
+func (e *Engine) command(tx Tx, s *Escalation, c Command, actor string, in *Inbound, now time.Time) error {
 	if s.Status == StatusResolved && c.Name != "reopen" && c.Name != "note" {
 		if _, known := commandNames[c.Name]; known {
 			return failf("not allowed in a RESOLVED escalation (only /reopen and /note are)")
@@ -358,7 +358,7 @@ func splitOwner(arg string) (text, owner string) {
 var vendorNames = map[string]string{"aws": "AWS", "azure": "Azure", "gcp": "GCP", "oracle": "Oracle"}
 
 // vendorCommand is /vendor AWS|Azure|GCP|Oracle case ID [severity S].
-func (e *Engine) vendorCommand(tx Tx, s *escState, c Command, actor string, now time.Time) error {
+func (e *Engine) vendorCommand(tx Tx, s *Escalation, c Command, actor string, now time.Time) error {
 	f := strings.Fields(c.Arg)
 	usage := failf("usage: /vendor AWS|Azure|GCP|Oracle case ID [severity S]")
 	if len(f) < 3 || !strings.EqualFold(f[1], "case") {
@@ -388,7 +388,7 @@ func (e *Engine) vendorCommand(tx Tx, s *escState, c Command, actor string, now 
 
 // changeLevel moves s to level (status ESCALATED), notifies the level's
 // roster and, at the Vendor level or for a Vendor escalation, asks the vendor.
-func (e *Engine) changeLevel(tx Tx, s *escState, level, reason, actor string, now time.Time) error {
+func (e *Engine) changeLevel(tx Tx, s *Escalation, level, reason, actor string, now time.Time) error {
 	from := s.Level
 	s.Level, s.Status, s.LevelChanged = level, StatusEscalated, now
 	text := fmt.Sprintf("Level %s → %s, status ESCALATED: %s", orNone(from), level, reason)
@@ -414,7 +414,7 @@ func orNone(s string) string {
 // roster to name it. A vendor named only by the requester's text is asked
 // on its own only when the requester is at a customers domain; otherwise the
 // request waits for a staff /vendor (§11).
-func (e *Engine) maybeVendorRequest(tx Tx, s *escState, now time.Time) error {
+func (e *Engine) maybeVendorRequest(tx Tx, s *Escalation, now time.Time) error {
 	atVendor := s.Type == Vendor || (s.Type == Technical && strings.EqualFold(s.Level, "Vendor"))
 	if !atVendor || s.VendorAsked {
 		return nil
@@ -435,6 +435,6 @@ func (e *Engine) maybeVendorRequest(tx Tx, s *escState, now time.Time) error {
 }
 
 // roster is the contacts of s's current level.
-func (e *Engine) roster(s *escState) []config.Contact {
+func (e *Engine) roster(s *Escalation) []config.Contact {
 	return e.cfg.Roster.Contacts(string(s.Type), s.Level)
 }

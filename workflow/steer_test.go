@@ -88,7 +88,7 @@ func openEsc(t *testing.T, e *Engine, c *clock, typ Type) (int64, string) {
 // snapshot is what a command may change: the escalation's row, its actions,
 // plan and timeline, and its mail in the outbox.
 type snapshot struct {
-	esc      escState
+	esc      Escalation
 	actions  []Action
 	plan     []string
 	timeline []TimelineEntry
@@ -98,7 +98,7 @@ type snapshot struct {
 func snap(t *testing.T, e *Engine, id int64) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	var s *escState
+	var s *Escalation
 	err := e.st.Read(ctx, func(tx Tx) error {
 		var err error
 		s, err = loadEsc(tx, id)

@@ -16,24 +16,18 @@ import (
 // one nor fires one twice. It returns how many fired.
 func (e *Engine) RunTimers(ctx context.Context) (int, error) {
 	now := e.now()
-	rows, err := e.db().QueryContext(ctx, `SELECT `+escColumns+` FROM escalations WHERE status <> 'RESOLVED' ORDER BY id`)
+	var due []int64
+	err := e.st.Read(ctx, func(tx Tx) error {
+		open, err := tx.OpenEscalations()
+		for _, s := range open {
+			if e.slaDue(s, now) || e.reminderDue(s, now) {
+				due = append(due, s.ID)
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: list open escalations: %w", err)
-	}
-	var due []int64
-	for rows.Next() {
-		s, err := scanEsc(rows)
-		if err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("store: list open escalations: %w", err)
-		}
-		if e.slaDue(s, now) || e.reminderDue(s, now) {
-			due = append(due, s.ID)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
 	}
 	if err := e.alertHeldNotifications(ctx, now); err != nil {
 		return 0, err
@@ -85,19 +79,19 @@ func (e *Engine) RunTimers(ctx context.Context) (int, error) {
 
 // slaDue: more than half the type's SLA has passed since the last level
 // change, and the timer has not fired for that level change.
-func (e *Engine) slaDue(s *escState, now time.Time) bool {
+func (e *Engine) slaDue(s *Escalation, now time.Time) bool {
 	sla := e.sla(s.Type)
 	return sla > 0 && now.Sub(s.LevelChanged) > sla/2 && !s.SLAAlertFor.Equal(s.LevelChanged)
 }
 
 // reminderDue: the next update is past and no reminder went out for it.
-func (e *Engine) reminderDue(s *escState, now time.Time) bool {
+func (e *Engine) reminderDue(s *Escalation, now time.Time) bool {
 	return !s.NextUpdate.IsZero() && now.After(s.NextUpdate) && !s.RemindedFor.Equal(s.NextUpdate)
 }
 
 // slaAtRisk moves a Technical escalation up one level, or alerts the roster
 // of the current level of any other (or of a Technical one at the top).
-func (e *Engine) slaAtRisk(tx Tx, s *escState, now time.Time) error {
+func (e *Engine) slaAtRisk(tx Tx, s *Escalation, now time.Time) error {
 	sla := e.sla(s.Type)
 	used := int(now.Sub(s.LevelChanged) * 100 / sla)
 	s.SLAAlertFor = s.LevelChanged
@@ -129,7 +123,7 @@ func (e *Engine) slaAtRisk(tx Tx, s *escState, now time.Time) error {
 
 // remind tells the owner, or else the level's roster, that the customer's
 // update is overdue (§7).
-func (e *Engine) remind(tx Tx, s *escState, now time.Time) error {
+func (e *Engine) remind(tx Tx, s *Escalation, now time.Time) error {
 	s.RemindedFor = s.NextUpdate
 	to := e.ownerAddresses(s)
 	if len(to) == 0 {
@@ -157,7 +151,7 @@ func (e *Engine) remind(tx Tx, s *escState, now time.Time) error {
 // ownerAddresses is where a reminder goes: the owner when /assign named an
 // address ("@bob@example.com") or a handle that becomes one in the first
 // staff domain ("@bob" → bob@example.com); else the level's roster.
-func (e *Engine) ownerAddresses(s *escState) []Address {
+func (e *Engine) ownerAddresses(s *Escalation) []Address {
 	h := strings.TrimPrefix(strings.TrimSpace(s.Owner), "@")
 	switch {
 	case strings.Contains(h, "@"):

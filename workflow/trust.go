@@ -201,7 +201,7 @@ func (e *Engine) alertHeldNotifications(ctx context.Context, now time.Time) erro
 // mail claims gets one mail (at most one per escalation an hour) listing
 // the commands, with that person's keyed reply address, so a reply that
 // carries them again applies them.
-func (e *Engine) refuseCommands(tx Tx, s *escState, in *Inbound, cmds []Command, why string, now time.Time) error {
+func (e *Engine) refuseCommands(tx Tx, s *Escalation, in *Inbound, cmds []Command, why string, now time.Time) error {
 	actor := in.From.Email
 	tag := e.Tag(s.ID)
 	e.log.Warn("commands in unauthenticated mail from a staff address not applied", "from", actor, "escalation", tag, "commands", len(cmds), "reason", why)
