@@ -193,24 +193,17 @@ func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, err
 // the daemon, nor leave the transaction open: a panic becomes its error,
 // wrapping ErrPoison.
 func (e *Engine) applySavepoint(tx Tx, in *Inbound) (res Result, err error) {
-	if _, err := tx.Exec(`SAVEPOINT message`); err != nil {
-		return Result{}, fmt.Errorf("store: savepoint: %w", err)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: panic while applying message UID %d: %v", ErrPoison, in.UID, r)
-			e.log.Error("panic while applying a message", "uid", in.UID, "message_id", in.MessageID, "panic", r, "stack", string(debug.Stack()))
-		}
-		if err != nil {
-			if _, rerr := tx.Exec(`ROLLBACK TO message`); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("store: roll back message UID %d: %w", in.UID, rerr))
+	err = tx.Savepoint(func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: panic while applying message UID %d: %v", ErrPoison, in.UID, r)
+				e.log.Error("panic while applying a message", "uid", in.UID, "message_id", in.MessageID, "panic", r, "stack", string(debug.Stack()))
 			}
-		}
-		if _, rerr := tx.Exec(`RELEASE message`); rerr != nil && err == nil {
-			err = fmt.Errorf("store: release savepoint: %w", rerr)
-		}
-	}()
-	return e.apply(tx, in)
+		}()
+		res, err = e.apply(tx, in)
+		return err
+	})
+	return res, err
 }
 
 // syncFiles makes the files the messages ins refer to durable before their

@@ -74,6 +74,10 @@ type Unmarked struct {
 
 // Tx is one transaction of the store.
 type Tx interface {
+	// Savepoint runs fn so that, when it returns an error, what it changed
+	// is undone and the rest of the transaction stands. Savepoints nest.
+	Savepoint(fn func() error) error
+
 	MessageTx
 	EscalationTx
 

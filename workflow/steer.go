@@ -105,21 +105,16 @@ func (e *Engine) reply(tx Tx, id int64, in *Inbound, via string, now time.Time) 
 				continue
 			}
 		}
-		if _, err := tx.Exec(`SAVEPOINT cmd`); err != nil {
-			return fmt.Errorf("store: savepoint: %w", err)
-		}
-		var err error
-		if c.Name != "ack" { // /ack sets ACTIVE itself, and says so
-			err = activate()
-		}
-		if err == nil {
-			err = e.command(tx, s, c, actor, in, now)
-		}
+		err := tx.Savepoint(func() error {
+			if c.Name != "ack" { // /ack sets ACTIVE itself, and says so
+				if err := activate(); err != nil {
+					return err
+				}
+			}
+			return e.command(tx, s, c, actor, in, now)
+		})
 		if errors.Is(err, errCommand) {
 			*s, pending = before, wasPending
-			if _, rerr := tx.Exec(`ROLLBACK TO cmd`); rerr != nil {
-				return fmt.Errorf("store: roll back command: %w", rerr)
-			}
 			if errors.Is(err, errUpdateLimit) {
 				if err := addTimeline(tx, id, now, "update suppressed: rate limit", actor); err != nil {
 					return err
@@ -132,9 +127,6 @@ func (e *Engine) reply(tx Tx, id int64, in *Inbound, via string, now time.Time) 
 		} else {
 			applied = append(applied, c.Line)
 			e.log.Info("staff command applied", "escalation", e.Tag(id), "from", actor, "command", c.Line)
-		}
-		if _, err := tx.Exec(`RELEASE cmd`); err != nil {
-			return fmt.Errorf("store: release savepoint: %w", err)
 		}
 	}
 	if err := s.save(tx); err != nil {

@@ -395,7 +395,28 @@ func (s *Store) tx(ctx context.Context, opts *sql.TxOptions, f func(*txn) error)
 // rows of a Query must be closed before the same query runs again.
 type txn struct {
 	*sql.Tx
-	st *Store
+	st    *Store
+	depth int // savepoints open
+}
+
+// Savepoint runs fn under a savepoint of its own (workflow.Tx): its error
+// rolls back what it changed, and only that.
+func (t *txn) Savepoint(fn func() error) (err error) {
+	t.depth++
+	name := fmt.Sprintf("sp%d", t.depth)
+	defer func() { t.depth-- }()
+	if _, err := t.Exec(`SAVEPOINT ` + name); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
+	}
+	if err = fn(); err != nil {
+		if _, rerr := t.Exec(`ROLLBACK TO ` + name); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("store: roll back savepoint: %w", rerr))
+		}
+	}
+	if _, rerr := t.Exec(`RELEASE ` + name); rerr != nil && err == nil {
+		err = fmt.Errorf("store: release savepoint: %w", rerr)
+	}
+	return err
 }
 
 // Exec runs query in the transaction.

@@ -140,3 +140,43 @@ func testRollback(t *testing.T, open Opener) {
 func quarantine(tx workflow.Tx, ref workflow.MessageRef, reason string) error {
 	return tx.RecordMessage(workflow.MessageRecord{Ref: ref, Disposition: workflow.Quarantined, Reason: reason, HandledAt: time.Unix(1e9, 0)})
 }
+
+// A failed savepoint undoes only its own changes, nested ones included;
+// the rest of the transaction commits.
+func testSavepoint(t *testing.T, open Opener) {
+	ctx := context.Background()
+	st := open(t)
+	ref := func(uid uint32) workflow.MessageRef {
+		return workflow.MessageRef{Mailbox: "INBOX", UIDValidity: 7, UID: uid}
+	}
+	boom := errors.New("boom")
+	update(t, st, func(tx workflow.Tx) error {
+		if err := quarantine(tx, ref(1), "kept"); err != nil {
+			return err
+		}
+		err := tx.Savepoint(func() error {
+			if err := quarantine(tx, ref(2), "undone"); err != nil {
+				return err
+			}
+			if err := tx.Savepoint(func() error { return quarantine(tx, ref(3), "inner, undone with the outer") }); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Errorf("Savepoint = %v, want its function's error", err)
+		}
+		return tx.Savepoint(func() error {
+			if err := quarantine(tx, ref(4), "kept"); err != nil {
+				return err
+			}
+			if err := tx.Savepoint(func() error { quarantine(tx, ref(5), "undone"); return boom }); !errors.Is(err, boom) {
+				t.Errorf("inner Savepoint = %v", err)
+			}
+			return nil
+		})
+	})
+	if u, err := st.Unmarked(ctx, "INBOX", 7); err != nil || fmt.Sprint(u) != "[{1 quarantined} {4 quarantined}]" {
+		t.Errorf("recorded: %v, %v; want UIDs 1 and 4", u, err)
+	}
+}

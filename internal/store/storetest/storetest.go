@@ -23,6 +23,7 @@ func Run(t *testing.T, open Opener) {
 		{"Marks", testMarks},
 		{"ParseAttempts", testParseAttempts},
 		{"Rollback", testRollback},
+		{"Savepoint", testSavepoint},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
