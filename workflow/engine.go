@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/escalationd/escalationd/internal/config"
@@ -45,6 +46,9 @@ type Engine struct {
 	// test makes a message poison with it.
 	beforeApply func(*Inbound)
 	wake        chan struct{} // signalled when mail is queued
+	// stale: the next Settle looks for missing and half-written tracking
+	// files (RenderStale); set at start and by a failure.
+	stale atomic.Bool
 }
 
 // New returns an engine over st. now is the clock (time.Now in main); log may
@@ -72,13 +76,15 @@ func New(st Store, cfg config.Config, tmpl *templates.Set, now func() time.Time,
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{
+	e := &Engine{
 		class: class, keys: keys,
 		st: st, cfg: cfg, loc: loc, tmpl: tmpl, now: now, log: log,
 		router:   newRouter(cfg.Escalation.IDPrefix, cfg.Escalation.Address),
 		fromName: from.Name, fromEmail: from.Address,
 		wake: make(chan struct{}, 1),
-	}, nil
+	}
+	e.stale.Store(true)
+	return e, nil
 }
 
 // Store returns the engine's store.
@@ -165,7 +171,7 @@ func (e *Engine) IngestBatch(ctx context.Context, ins []*Inbound) ([]Result, err
 		for _, in := range ins {
 			res, err := e.applySavepoint(tx, in)
 			if err != nil {
-				failed = err
+				failed = &MessageError{UID: in.UID, Err: err}
 				break
 			}
 			results = append(results, res)
