@@ -129,14 +129,14 @@ func TestCrashChild(t *testing.T) {
 	p := New(Options{
 		Host: "127.0.0.1", Port: portN, TLS: "none", Username: "esc@example.com", Password: "pw",
 		DataDir: cfg.Escalation.DataDir, BatchSize: 2,
-	}, eng, log)
+	}, eng.Store(), eng, log)
 	p.beforeParse = func(uid uint32) {
 		if uid == uint32(kill) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // the signal is on its way
 		}
 	}
-	if _, err := p.Once(context.Background(), nil); err != nil {
+	if _, err := once(p); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,16 +20,22 @@ import (
 
 func newPoller(t *testing.T, caps imap.CapSet, processed string) (*Poller, *workflow.Engine, *localmail.IMAPServer) {
 	t.Helper()
+	return newPollerLog(t, caps, processed, slog.Default())
+}
+
+// newPollerLog is newPoller with the poller and its engine logging to log.
+func newPollerLog(t *testing.T, caps imap.CapSet, processed string, log *slog.Logger) (*Poller, *workflow.Engine, *localmail.IMAPServer) {
+	t.Helper()
 	srv, err := localmail.StartIMAPWith(localmail.IMAPOptions{Username: "esc@example.com", Password: "pw", Caps: caps})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	cfg, eng := childEngine(t, filepath.Join(t.TempDir(), "escalations"), t.TempDir(), slog.Default())
+	cfg, eng := childEngine(t, filepath.Join(t.TempDir(), "escalations"), t.TempDir(), log)
 	p := New(Options{
 		Host: "127.0.0.1", Port: srv.Port, TLS: "none", Username: "esc@example.com", Password: "pw",
 		ProcessedMailbox: processed, DataDir: cfg.Escalation.DataDir, PollInterval: time.Second,
-	}, eng, nil)
+	}, eng.Store(), eng, log)
 	return p, eng, srv
 }
 
@@ -83,7 +89,7 @@ func TestCommittedButUnmarkedIsFinished(t *testing.T) {
 		t.Fatal("marked before the poller ran")
 	}
 
-	st, err := p.Once(context.Background(), nil)
+	st, err := once(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +122,7 @@ func TestMarkingFallbacks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := p.Once(context.Background(), nil); err != nil {
+			if _, err := once(p); err != nil {
 				t.Fatal(err)
 			}
 			inbox := flags(t, srv, "INBOX")
@@ -151,7 +157,7 @@ func TestMarkingFallbacks(t *testing.T) {
 func TestBadLoginIsErrAuth(t *testing.T) {
 	p, _, _ := newPoller(t, nil, "")
 	p.opts.Password = "wrong"
-	_, err := p.Once(context.Background(), nil)
+	_, err := once(p)
 	if err == nil || !errorsIs(err, ErrAuth) {
 		t.Fatalf("Once with a bad password: %v, want ErrAuth", err)
 	}
@@ -163,7 +169,7 @@ func TestQuarantineUnparseable(t *testing.T) {
 	bad := []byte("\x00\x01\x02 binary junk, no header\r\n\r\nno parts\r\n")
 	srv.Append("INBOX", bad, time.Now())
 	srv.Append("INBOX", rawMessage(1), time.Now())
-	st, err := p.Once(context.Background(), nil)
+	st, err := once(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,13 +204,13 @@ func TestTLSModes(t *testing.T) {
 			p.opts.Port, p.opts.TLS = srv.Port, mode
 			p.opts.TLSConfig = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
 			srv.Append("INBOX", rawMessage(1), time.Now())
-			st, err := p.Once(context.Background(), nil)
+			st, err := once(p)
 			if err != nil || st.Applied != 1 {
 				t.Fatalf("Once over %s: %+v, %v", mode, st, err)
 			}
 			// Without the test root the certificate must be refused.
 			p.opts.TLSConfig = &tls.Config{ServerName: "127.0.0.1"}
-			if _, err := p.Once(context.Background(), nil); err == nil {
+			if _, err := once(p); err == nil {
 				t.Fatal("an untrusted certificate was accepted")
 			}
 		})
@@ -231,20 +237,8 @@ func TestPipelineStopsAtAFailedBatch(t *testing.T) {
 		srv.Append("INBOX", withAttachment(n), time.Now())
 	}
 	failAt := uint32(5)
-	real := p.ingest
-	p.ingest = func(ctx context.Context, ins []*workflow.Inbound) ([]workflow.Result, error) {
-		for i, in := range ins {
-			if in.UID == failAt {
-				res, err := real(ctx, ins[:i])
-				if err != nil {
-					return res, err
-				}
-				return res, errors.New("store: disk I/O error (test)")
-			}
-		}
-		return real(ctx, ins)
-	}
-	st, err := p.Once(context.Background(), nil)
+	p.core = failingCore{Core: eng, fails: func(uid uint32) bool { return uid == failAt }}
+	st, err := once(p)
 	if err == nil {
 		t.Fatal("Once: no error for the failed message")
 	}
@@ -270,7 +264,7 @@ func TestPipelineStopsAtAFailedBatch(t *testing.T) {
 	}
 
 	failAt = 0
-	st, err = p.Once(context.Background(), nil)
+	st, err = once(p)
 	if err != nil || st.Applied != 3 {
 		t.Fatalf("second run: %+v, %v; want 3 applied", st, err)
 	}
@@ -286,4 +280,46 @@ func TestPipelineStopsAtAFailedBatch(t *testing.T) {
 			t.Errorf("tracking file of escalation %d: %v", n, err)
 		}
 	}
+}
+
+// once is `escalationd once` without the outbox: connect, fetch and apply
+// everything, settle, log out.
+func once(p *Poller) (Stats, error) {
+	ctx := context.Background()
+	sess, err := p.Connect(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer sess.Close()
+	st, err := sess.FetchAll(ctx)
+	if serr := sess.Settle(ctx); serr != nil {
+		return st, errors.Join(err, serr)
+	}
+	if err == nil {
+		err = sess.Logout()
+	}
+	return st, err
+}
+
+// failingCore is a core whose store fails at the first message fails
+// picks: the messages of the batch before it are applied, it and the ones
+// after it are not, as when the disk fails.
+type failingCore struct {
+	Core
+	fails func(uid uint32) bool
+}
+
+func (c failingCore) ApplyFetched(ctx context.Context, batch []workflow.Fetched, st *workflow.IntakeStats) error {
+	for i, f := range batch {
+		if c.fails(f.Ref.UID) {
+			err := c.Core.ApplyFetched(ctx, batch[:i], st)
+			for _, f := range batch[i:] {
+				if f.In != nil {
+					f.In.RemoveSpool()
+				}
+			}
+			return errors.Join(err, errors.New("store: disk I/O error (test)"))
+		}
+	}
+	return c.Core.ApplyFetched(ctx, batch, st)
 }

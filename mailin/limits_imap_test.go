@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/escalationd/escalationd/internal/localmail"
-	"github.com/escalationd/escalationd/workflow"
 )
 
 // logRecords parses the JSON log lines in b.
@@ -92,9 +91,8 @@ func quarantined(t *testing.T, srv *localmail.IMAPServer) [][]byte {
 // limits come from the poller's options (0: the defaults); the mail behind
 // it is handled. Mail over max_message_bytes is not even parsed.
 func TestPollerQuarantinesMailOverLimits(t *testing.T) {
-	p, eng, srv := newPoller(t, nil, "")
 	var logs bytes.Buffer
-	p.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	p, eng, srv := newPollerLog(t, nil, "", slog.New(slog.NewJSONHandler(&logs, nil)))
 	p.opts.MaxMessageBytes = 5 << 20
 	p.opts.MaxHeaderFields = 100 // the byte limit stays the default, 256 KiB
 	var parsed []uint32
@@ -132,7 +130,7 @@ func TestPollerQuarantinesMailOverLimits(t *testing.T) {
 		wantStored[uid] = "quarantined: " + m.reason
 	}
 
-	st, err := p.Once(context.Background(), nil)
+	st, err := once(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,22 +172,16 @@ func TestPollerQuarantinesMailOverLimits(t *testing.T) {
 // no parse recorded as started: the next run parses its messages in a batch
 // again, not one at a time, and nothing is quarantined.
 func TestFailedBatchLeavesNoParseStarted(t *testing.T) {
-	p, eng, srv := newPoller(t, nil, "")
 	var logs bytes.Buffer
-	p.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	p, eng, srv := newPollerLog(t, nil, "", slog.New(slog.NewJSONHandler(&logs, nil)))
 	p.opts.BatchSize = 2
 	for n := 1; n <= 5; n++ {
 		srv.Append("INBOX", rawMessage(n), time.Now())
 	}
-	real := p.ingest
 	fail := true
-	p.ingest = func(ctx context.Context, ins []*workflow.Inbound) ([]workflow.Result, error) {
-		if fail && slices.ContainsFunc(ins, func(in *workflow.Inbound) bool { return in.UID == 3 }) {
-			return nil, fmt.Errorf("store: disk I/O error (test)")
-		}
-		return real(ctx, ins)
-	}
-	if _, err := p.Once(context.Background(), nil); err == nil {
+	// The whole group holding UID 3 fails, as when its commit fails.
+	p.core = failingCore{Core: eng, fails: func(uid uint32) bool { return fail && (uid+1)/2 == 2 }}
+	if _, err := once(p); err == nil {
 		t.Fatal("Once: no error for the failed batch")
 	}
 	uv, _, _, _ := eng.Store().Checkpoint(context.Background(), "INBOX")
@@ -197,7 +189,7 @@ func TestFailedBatchLeavesNoParseStarted(t *testing.T) {
 		t.Fatalf("unfinished parse starts after a failed batch: %v, %v", n, err)
 	}
 	fail = false
-	st, err := p.Once(context.Background(), nil)
+	st, err := once(p)
 	if err != nil || st.Applied != 3 || st.Quarantined != 0 {
 		t.Fatalf("second run: %+v, %v; want 3 applied", st, err)
 	}

@@ -3,7 +3,6 @@ package mailin
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/escalationd/escalationd/internal/localmail"
+	"github.com/escalationd/escalationd/workflow"
 )
 
 // maxPeakRSS is the most memory the daemon may take for any message up to
@@ -250,7 +250,7 @@ func TestPeakMemoryPerShape(t *testing.T) {
 		}
 		fmt.Fprintf(&table, "| %s | %.1f MiB | %s | %.1f MiB | %s |\n", sh.name, float64(size)/(1<<20), outcome,
 			float64(res.PeakKB)/1024, time.Duration(res.Millis)*time.Millisecond)
-		if want := map[bool]Stats{false: {Fetched: 1, Applied: 1}, true: {Fetched: 1, Quarantined: 1}}[sh.quarantined]; res.Stats != want {
+		if want := map[bool]Stats{false: {Fetched: 1, IntakeStats: workflow.IntakeStats{Applied: 1}}, true: {Fetched: 1, IntakeStats: workflow.IntakeStats{Quarantined: 1}}}[sh.quarantined]; res.Stats != want {
 			t.Errorf("%s: stats %+v, want %+v (%s)", sh.name, res.Stats, want, res.Reason)
 		}
 		if res.PeakKB<<10 >= maxPeakRSS {
@@ -325,9 +325,9 @@ func TestMemoryChild(t *testing.T) {
 		Host: "127.0.0.1", Port: portN, TLS: "none", Username: "esc@example.com", Password: "pw",
 		DataDir: cfg.Escalation.DataDir, MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxHeaderFields: cfg.Limits.MaxHeaderFields,
-	}, eng, log)
+	}, eng.Store(), eng, log)
 	start := time.Now()
-	stats, err := p.Once(context.Background(), nil)
+	stats, err := once(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,7 +70,7 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 		MaxHeaderFields:   cfg.Limits.MaxHeaderFields,
 		DataDir:           cfg.Escalation.DataDir,
 		MaxBackoff:        cfg.IMAP.ReconnectMax,
-	}, eng, log.With("part", "mailin"))
+	}, st, eng, log.With("part", "mailin"))
 	sender := mailout.NewSender(mailout.Options{
 		Host:     cfg.SMTP.Host,
 		Port:     cfg.SMTP.Port,
@@ -181,38 +182,28 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	}
 	defer d.close()
 	code := exitOK
-	var fired int
-	var flushed workflow.FlushStats
 	// The outbox is sent while the messages are applied; timers and a last
 	// flush run when all are applied, before the tracking files are written,
-	// so each file is written once, with the mail sent.
+	// so each file is written once, with the mail sent. Mail committed
+	// before is sent even when the server cannot be reached.
 	stopSending := d.sendWhileApplying(ctx, log)
-	st, err := d.poller.Once(ctx, func(ctx context.Context) error {
-		// The files of escalations whose mail is all out are written
-		// while the rest goes; the poller writes the others after.
-		var settled sync.WaitGroup
-		settled.Go(func() {
-			if _, err := d.engine.RenderSettled(context.WithoutCancel(ctx)); err != nil {
-				log.Warn("tracking files not written yet; retried before marking", "err", err)
-			}
-		})
-		defer settled.Wait()
-		early, failing := stopSending()
-		var err error
-		if fired, err = d.engine.RunTimers(ctx); err != nil {
-			log.Error("timers failed", "err", err)
-			code = exitWork
+	var st mailin.Stats
+	sess, err := d.poller.Connect(ctx)
+	if err == nil {
+		defer sess.Close()
+		st, err = sess.FetchAll(ctx)
+	}
+	fired, flushed, ok := d.finishSending(ctx, stopSending, log)
+	if !ok {
+		code = exitWork
+	}
+	if sess != nil {
+		if serr := sess.Settle(ctx); serr != nil {
+			err = errors.Join(err, serr)
+		} else if err == nil {
+			err = sess.Logout()
 		}
-		// All queued mail is due in `once`, unless the server failed
-		// during this run: what it refused then waits for its backoff.
-		if flushed, err = d.engine.FlushOutbox(ctx, d.sender, !failing); err != nil {
-			log.Error("outbox flush failed", "err", err)
-			code = exitWork
-		}
-		flushed.Sent += early.Sent
-		flushed.Failed += early.Failed
-		return nil
-	})
+	}
 	if err != nil {
 		log.Error("mailbox cycle failed; unhandled mail stays on the server for the next run", "err", err)
 		code = exitWork
@@ -229,6 +220,38 @@ func once(ctx context.Context, cfg config.Config, now func() time.Time, log *slo
 	log.Info("cycle done", "timers", fired, "fetched", st.Fetched, "applied", st.Applied, "duplicates", st.Duplicates,
 		"quarantined", st.Quarantined, "sent", flushed.Sent, "failed", flushed.Failed, "queued", flushed.Pending)
 	return code
+}
+
+// finishSending stops the sending started by sendWhileApplying, fires the
+// timers and sends all that is queued, while the tracking files of the
+// escalations whose mail is all out are written. ok is false when timers
+// or sending failed.
+func (d *daemon) finishSending(ctx context.Context, stopSending func() (workflow.FlushStats, bool), log *slog.Logger) (fired int, flushed workflow.FlushStats, ok bool) {
+	// The files of escalations whose mail is all out are written while the
+	// rest goes; Settle writes the others after.
+	var settled sync.WaitGroup
+	settled.Go(func() {
+		if _, err := d.engine.RenderSettled(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("tracking files not written yet; retried before marking", "err", err)
+		}
+	})
+	defer settled.Wait()
+	early, failing := stopSending()
+	ok = true
+	var err error
+	if fired, err = d.engine.RunTimers(ctx); err != nil {
+		log.Error("timers failed", "err", err)
+		ok = false
+	}
+	// All queued mail is due in `once`, unless the server failed during
+	// this run: what it refused then waits for its backoff.
+	if flushed, err = d.engine.FlushOutbox(ctx, d.sender, !failing); err != nil {
+		log.Error("outbox flush failed", "err", err)
+		ok = false
+	}
+	flushed.Sent += early.Sent
+	flushed.Failed += early.Failed
+	return fired, flushed, ok
 }
 
 // sendWhileApplying flushes the outbox in the background each time the
