@@ -105,7 +105,8 @@ type MessageTx interface {
 	// CountAttempt records one more failed apply of the message ref, with
 	// its error, and returns how many ref has had, this one counted.
 	CountAttempt(ref MessageRef, cause string) (int, error)
-	// ForgetAttempts forgets the attempts recorded for ref; none is no error.
+	// ForgetAttempts forgets the failed applies recorded for ref, and its
+	// unfinished parse starts (MarkParsing) with them; none is no error.
 	ForgetAttempts(ref MessageRef) error
 }
 
