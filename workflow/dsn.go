@@ -1,8 +1,6 @@
 package workflow
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -15,13 +13,9 @@ func reportedEscalation(tx Tx, in *Inbound) (int64, error) {
 	if r == nil || r.OriginalMessageID == "" {
 		return 0, nil
 	}
-	var id int64
-	err := tx.QueryRow(`SELECT esc_id FROM outbox WHERE message_id = ?`, r.OriginalMessageID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: look up reported mail %s: %w", r.OriginalMessageID, err)
+	id, ok, err := tx.QueuedFor(r.OriginalMessageID)
+	if err != nil || !ok {
+		return 0, err
 	}
 	if ok, err := escalationExists(tx, id); err != nil || !ok {
 		return 0, err

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -267,9 +265,8 @@ func (e *Engine) apply(tx Tx, in *Inbound) (Result, error) {
 	if reusedUID != 0 {
 		// Two different messages share this Message-ID: it no longer
 		// says which thread a reply belongs to.
-		if _, err := tx.Exec(`INSERT INTO thread_ids(message_id, esc_id, outbound, ambiguous) SELECT ?, esc_id, 0, 1 FROM messages WHERE uid = ? AND message_id = ? AND esc_id IS NOT NULL LIMIT 1
-			ON CONFLICT(message_id) DO UPDATE SET ambiguous = 1`, in.MessageID, reusedUID, in.MessageID); err != nil {
-			return Result{}, fmt.Errorf("store: mark Message-ID ambiguous: %w", err)
+		if err := tx.MarkThreadAmbiguous(in.MessageID, reusedUID); err != nil {
+			return Result{}, err
 		}
 	}
 
@@ -334,8 +331,8 @@ func (e *Engine) apply(tx Tx, in *Inbound) (Result, error) {
 		}
 	}
 	if in.MessageID != "" {
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO thread_ids(message_id, esc_id, outbound) VALUES(?, ?, 0)`, in.MessageID, id); err != nil {
-			return Result{}, fmt.Errorf("store: remember thread id: %w", err)
+		if err := tx.AddThreadID(in.MessageID, id, false); err != nil {
+			return Result{}, err
 		}
 	}
 	if err := addParticipants(tx, id, e.cfg.Escalation.Address, append(append([]Address{in.From}, in.To...), in.Cc...)); err != nil {
@@ -364,15 +361,7 @@ func ownMessageID(tx Tx, mid string) (bool, error) {
 	if mid == "" {
 		return false, nil
 	}
-	var one int
-	err := tx.QueryRow(`SELECT 1 FROM outbox WHERE message_id = ?`, mid).Scan(&one)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	}
-	return false, fmt.Errorf("store: look up our own Message-IDs: %w", err)
+	return tx.IsOwnMessageID(mid)
 }
 
 // automatic records automatic mail (§10): it opens nothing, changes no
@@ -414,14 +403,13 @@ func (e *Engine) automatic(tx Tx, ref MessageRef, in *Inbound, id, named int64, 
 // reused is the UID of an applied message that has in's Message-ID with
 // other content (0 for none).
 func (e *Engine) duplicateOf(tx Tx, in *Inbound) (dupOf string, reused int64, err error) {
-	var uid int64
 	if in.RawSHA256 != "" {
-		err := tx.QueryRow(`SELECT uid FROM messages WHERE sha256 = ? AND disposition = 'applied' LIMIT 1`, in.RawSHA256).Scan(&uid)
-		if err == nil {
-			return fmt.Sprintf("identical bytes (UID %d)", uid), 0, nil
+		uid, ok, err := tx.AppliedByDigest(in.RawSHA256)
+		if err != nil {
+			return "", 0, err
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", 0, fmt.Errorf("store: look up digest: %w", err)
+		if ok {
+			return fmt.Sprintf("identical bytes (UID %d)", uid), 0, nil
 		}
 	}
 	if in.MessageID == "" {
@@ -431,26 +419,18 @@ func (e *Engine) duplicateOf(tx Tx, in *Inbound) (dupOf string, reused int64, er
 	// clients and scripts give every message one Message-ID (§10). A
 	// message recorded before content digests existed ('') counts as a
 	// copy, as it did then.
-	rows, err := tx.Query(`SELECT uid, content_sha FROM messages WHERE message_id = ? AND disposition = 'applied' ORDER BY id`, in.MessageID)
+	applied, err := tx.AppliedByMessageID(in.MessageID)
 	if err != nil {
-		return "", 0, fmt.Errorf("store: look up Message-ID: %w", err)
+		return "", 0, err
 	}
-	defer rows.Close()
 	digest := contentDigest(in)
-	for rows.Next() {
-		var content string
-		if err := rows.Scan(&uid, &content); err != nil {
-			return "", 0, fmt.Errorf("store: look up Message-ID: %w", err)
-		}
-		if content == digest || content == "" {
-			return fmt.Sprintf("Message-ID <%s> with the same sender, date and text (UID %d)", in.MessageID, uid), 0, nil
+	for _, m := range applied {
+		if m.ContentSHA == digest || m.ContentSHA == "" {
+			return fmt.Sprintf("Message-ID <%s> with the same sender, date and text (UID %d)", in.MessageID, m.UID), 0, nil
 		}
 		if reused == 0 {
-			reused = uid
+			reused = m.UID
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return "", 0, fmt.Errorf("store: look up Message-ID: %w", err)
 	}
 	return "", reused, nil
 }
@@ -493,12 +473,9 @@ const MaxAttempts = 3
 func (e *Engine) Poisoned(ctx context.Context, ref MessageRef, rawPath string, cause error) (bool, error) {
 	var quarantined bool
 	err := e.st.Update(ctx, func(tx Tx) error {
-		var n int
-		err := tx.QueryRow(`INSERT INTO attempts(mailbox, uidvalidity, uid, count, last_error) VALUES(?, ?, ?, 1, ?)
-			ON CONFLICT(mailbox, uidvalidity, uid) DO UPDATE SET count = count + 1, last_error = excluded.last_error
-			RETURNING count`, ref.Mailbox, ref.UIDValidity, ref.UID, cause.Error()).Scan(&n)
+		n, err := tx.CountAttempt(ref, cause.Error())
 		if err != nil {
-			return fmt.Errorf("store: count attempts: %w", err)
+			return err
 		}
 		if n < MaxAttempts {
 			e.log.Warn("message failed; it will be tried again", "uid", ref.UID, "attempt", n, "of", MaxAttempts, "err", cause)
@@ -528,8 +505,8 @@ func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason
 		if err := recordMessage(tx, ref, in, 0, Quarantined, reason, e.now()); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`DELETE FROM attempts WHERE mailbox = ? AND uidvalidity = ? AND uid = ?`, ref.Mailbox, ref.UIDValidity, ref.UID); err != nil {
-			return fmt.Errorf("store: forget attempts of UID %d: %w", ref.UID, err)
+		if err := tx.ForgetAttempts(ref); err != nil {
+			return err
 		}
 		if err := tx.AdvanceCheckpoint(ref); err != nil {
 			return err
@@ -539,17 +516,11 @@ func (e *Engine) Quarantine(ctx context.Context, ref MessageRef, rawPath, reason
 }
 
 func bumpVersion(tx Tx, id int64) error {
-	if _, err := tx.Exec(`UPDATE escalations SET version = version + 1 WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("store: bump version of %d: %w", id, err)
-	}
-	return nil
+	return tx.BumpVersion(id)
 }
 
 func addTimeline(tx Tx, id int64, at time.Time, text, actor string) error {
-	if _, err := tx.Exec(`INSERT INTO timeline(esc_id, at, text, actor) VALUES(?, ?, ?, ?)`, id, ms(at), text, actor); err != nil {
-		return fmt.Errorf("store: add timeline entry: %w", err)
-	}
-	return nil
+	return tx.AddTimeline(id, at, text, actor)
 }
 
 func addParticipants(tx Tx, id int64, own string, addrs []Address) error {
@@ -558,8 +529,8 @@ func addParticipants(tx Tx, id int64, own string, addrs []Address) error {
 		if email == "" || strings.EqualFold(email, own) {
 			continue
 		}
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO participants(esc_id, email) VALUES(?, ?)`, id, email); err != nil {
-			return fmt.Errorf("store: add participant: %w", err)
+		if err := tx.AddParticipant(id, email); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -591,10 +562,9 @@ func (e *Engine) open(tx Tx, in *Inbound, now time.Time) (int64, error) {
 	if known {
 		key = "customer:" + strings.ToLower(cust.Domain)
 	}
-	var recent int
-	if err := tx.QueryRow(`SELECT count(*) FROM escalations WHERE customer_key = ? AND opened_at > ?`,
-		key, ms(opened.Add(-e.cfg.Classification.RepeatWindow))).Scan(&recent); err != nil {
-		return 0, fmt.Errorf("store: count the customer's escalations: %w", err)
+	recent, err := tx.CountOpenedSince(key, opened.Add(-e.cfg.Classification.RepeatWindow))
+	if err != nil {
+		return 0, err
 	}
 	dec := e.class.Decide(in, cust, recent+1) // this one counted
 	age := now.Sub(opened)
@@ -604,36 +574,29 @@ func (e *Engine) open(tx Tx, in *Inbound, now time.Time) (int64, error) {
 		clock = now // §7: a backlog does not set off alerts at once
 	}
 	every := e.cfg.Escalation.UpdateInterval
-	res, err := tx.Exec(`INSERT INTO escalations(type, level, status, customer_name, customer_email, customer_key, vendor, requester_name, subject,
-		opened_at, clock_start, level_changed_at, next_update_at, update_every, root_message_id, checklist)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		string(dec.Type), dec.Level, string(dec.Status), cust.Name, in.From.Email, key, dec.Vendor, in.From.Name, e.router.cleanSubject(in.Subject),
-		ms(opened), ms(clock), ms(clock), ms(clock.Add(every)), int64(every), in.MessageID, diagnosticData(in))
+	id, err := tx.OpenEscalation(NewEscalation{
+		Escalation: Escalation{
+			Type: dec.Type, Level: dec.Level, Status: dec.Status,
+			CustomerName: cust.Name, CustomerEmail: in.From.Email, Vendor: dec.Vendor,
+			RequesterName: in.From.Name, Subject: e.router.cleanSubject(in.Subject),
+			Opened: opened, LevelChanged: clock, NextUpdate: clock.Add(every), UpdateEvery: every,
+			RootMessageID: in.MessageID, Checklist: diagnosticData(in),
+		},
+		CustomerKey: key,
+		ClockStart:  clock,
+		Reasons:     dec.Reasons,
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store: open escalation: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("store: open escalation: %w", err)
+		return 0, err
 	}
 	if err := e.claimTracking(id); err != nil {
 		return 0, err
-	}
-	for i, r := range dec.Reasons {
-		if _, err := tx.Exec(`INSERT INTO reasons(esc_id, seq, text) VALUES(?, ?, ?)`, id, i+1, r); err != nil {
-			return 0, fmt.Errorf("store: add reason: %w", err)
-		}
 	}
 	if err := addTimeline(tx, id, opened, "Initial escalation received from "+in.From.Email, in.From.Email); err != nil {
 		return 0, err
 	}
 	if err := addTimeline(tx, id, now, fmt.Sprintf("Classified %s, level %s, status %s", dec.Type, dec.Level, dec.Status), ""); err != nil {
 		return 0, err
-	}
-	if dec.Vendor != "" {
-		if _, err := tx.Exec(`UPDATE escalations SET vendor = ? WHERE id = ?`, dec.Vendor, id); err != nil {
-			return 0, fmt.Errorf("store: record vendor: %w", err)
-		}
 	}
 	switch {
 	case tooOld:
@@ -695,7 +658,6 @@ func roundAge(d time.Duration) time.Duration {
 }
 
 func (e *Engine) logInbound(tx Tx, id int64, in *Inbound, now time.Time) error {
-	rcpts, _ := json.Marshal(append(append([]Address{}, in.To...), in.Cc...))
 	note := strings.Join(in.Notes, "; ")
 	if in.TextFromHTML {
 		note = strings.TrimPrefix(note+"; text taken from the HTML part", "; ")
@@ -708,14 +670,12 @@ func (e *Engine) logInbound(tx Tx, id int64, in *Inbound, now time.Time) error {
 	if at.IsZero() {
 		at = now
 	}
-	res, err := tx.Exec(`INSERT INTO log(esc_id, at, inbound, from_name, from_email, recipients, subject, text, note) VALUES(?, ?, 1, ?, ?, ?, ?, ?, ?)`,
-		id, ms(at), in.From.Name, in.From.Email, string(rcpts), in.Subject, text, note)
+	logID, err := tx.LogInbound(id, LogEntry{
+		At: at, Inbound: true, From: in.From, To: append(append([]Address{}, in.To...), in.Cc...),
+		Subject: in.Subject, Text: text, Note: note,
+	})
 	if err != nil {
-		return fmt.Errorf("store: log message: %w", err)
-	}
-	logID, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("store: log message: %w", err)
+		return err
 	}
 	if len(in.Attachments) == 0 {
 		return nil
@@ -732,9 +692,8 @@ func (e *Engine) logInbound(tx Tx, id int64, in *Inbound, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`INSERT INTO attachments(esc_id, log_id, name, rel_path, size) VALUES(?, ?, ?, ?, ?)`,
-			id, logID, name, tag+"/"+name, a.Size); err != nil {
-			return fmt.Errorf("store: record attachment: %w", err)
+		if err := tx.AddAttachment(id, logID, LoggedAttachment{Name: name, RelPath: tag + "/" + name, Size: a.Size}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -767,17 +726,12 @@ func (e *Engine) enqueue(tx Tx, m *Outgoing, now time.Time) error {
 	if len(m.To) == 0 {
 		return fmt.Errorf("queue %s mail: no recipient", m.Kind)
 	}
-	payload, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("queue %s mail: %w", m.Kind, err)
-	}
-	if _, err := tx.Exec(`INSERT INTO outbox(esc_id, kind, message_id, recipient, payload, status, next_attempt, queued_at) VALUES(?, ?, ?, ?, ?, 'queued', ?, ?)`,
-		m.EscalationID, m.Kind, m.MessageID, m.To[0].Email, string(payload), ms(now), ms(now)); err != nil {
-		return fmt.Errorf("store: queue %s mail: %w", m.Kind, err)
+	if err := tx.Enqueue(m, now); err != nil {
+		return err
 	}
 	if m.EscalationID != 0 {
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO thread_ids(message_id, esc_id, outbound) VALUES(?, ?, 1)`, m.MessageID, m.EscalationID); err != nil {
-			return fmt.Errorf("store: remember thread id: %w", err)
+		if err := tx.AddThreadID(m.MessageID, m.EscalationID, true); err != nil {
+			return err
 		}
 		// Whoever we write to may write back (§10 participants).
 		if err := addParticipants(tx, m.EscalationID, e.cfg.Escalation.Address, append(append([]Address{}, m.To...), m.Cc...)); err != nil {

@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -172,13 +171,5 @@ func attachmentKnown(tx Tx, taken map[string]bool, rel string) (bool, error) {
 	if taken[rel] {
 		return true, nil
 	}
-	var one int
-	err := tx.QueryRow(`SELECT 1 FROM attachments WHERE rel_path = ?`, rel).Scan(&one)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	}
-	return false, fmt.Errorf("store: look up attachment %s: %w", rel, err)
+	return tx.AttachmentKnown(rel)
 }

@@ -80,6 +80,8 @@ type Tx interface {
 
 	MessageTx
 	EscalationTx
+	ThreadTx
+	OutboxTx
 
 	rawSQL
 }
@@ -94,6 +96,25 @@ type MessageTx interface {
 	// again, but one once applied stays recorded as applied, with its
 	// reason.
 	RecordMessage(m MessageRecord) error
+	// AppliedByDigest returns the UID of a message applied with the raw
+	// digest rawSHA256; ok is false when there is none.
+	AppliedByDigest(rawSHA256 string) (uid int64, ok bool, err error)
+	// AppliedByMessageID returns the messages applied with Message-ID mid,
+	// in the order they were recorded; none (nil) when there are none.
+	AppliedByMessageID(mid string) ([]AppliedMessage, error)
+	// CountAttempt records one more failed apply of the message ref, with
+	// its error, and returns how many ref has had, this one counted.
+	CountAttempt(ref MessageRef, cause string) (int, error)
+	// ForgetAttempts forgets the failed applies recorded for ref, and its
+	// unfinished parse starts (MarkParsing) with them; none is no error.
+	ForgetAttempts(ref MessageRef) error
+}
+
+// AppliedMessage is a message recorded as applied, as the duplicate check
+// sees it.
+type AppliedMessage struct {
+	UID        int64
+	ContentSHA string // contentDigest; "" when recorded before digests existed
 }
 
 // EscalationTx reads and changes escalations.
@@ -105,6 +126,76 @@ type EscalationTx interface {
 	SaveEscalation(s *Escalation) error
 	// OpenEscalations reads every escalation not resolved, by number.
 	OpenEscalations() ([]*Escalation, error)
+	// OpenEscalation records a new escalation, numbered by the store, with
+	// its reasons, and returns its number. n.ID is not read.
+	OpenEscalation(n NewEscalation) (int64, error)
+	// CountOpenedSince counts the escalations of customerKey opened after
+	// since; 0 when there are none.
+	CountOpenedSince(customerKey string, since time.Time) (int, error)
+	// EscalationExists reports whether escalation id exists.
+	EscalationExists(id int64) (bool, error)
+	// CustomerKey returns the key escalation id counts for in the repeat
+	// rule (NewEscalation.CustomerKey); ErrNotFound when there is none.
+	CustomerKey(id int64) (string, error)
+	// BumpVersion marks escalation id changed: its tracking file is behind.
+	// An id that does not exist is no error.
+	BumpVersion(id int64) error
+	// AddTimeline adds an entry to the timeline of escalation id; actor is
+	// "" for the daemon.
+	AddTimeline(id int64, at time.Time, text, actor string) error
+	// LogInbound adds a received message to the communication log of
+	// escalation id, and returns the number of its log entry. e.To holds
+	// every recipient (To and Cc); e.Inbound and e.Attachments are not read.
+	LogInbound(id int64, e LogEntry) (logID int64, err error)
+	// AddAttachment records a saved attachment of log entry logID of
+	// escalation id.
+	AddAttachment(id, logID int64, a LoggedAttachment) error
+	// AttachmentKnown reports whether an attachment is recorded at relPath.
+	AttachmentKnown(relPath string) (bool, error)
+}
+
+// NewEscalation is an escalation as it is opened.
+type NewEscalation struct {
+	Escalation            // as classified; ID is not read
+	CustomerKey string    // whom the repeat rule counts it for
+	ClockStart  time.Time // when its SLA and update clocks started
+	Reasons     []string  // why it was classified so, in order
+}
+
+// ThreadTx knows which escalation a Message-ID threads to, which
+// Message-IDs are the daemon's own, and who takes part in an escalation.
+type ThreadTx interface {
+	// ThreadOf returns the escalation Message-ID mid threads to; ok is
+	// false when it names none, or names no thread since two different
+	// messages had it (MarkThreadAmbiguous).
+	ThreadOf(mid string) (escID int64, ok bool, err error)
+	// AddThreadID remembers that Message-ID mid, of a message received
+	// (outbound false) or of mail queued (true), threads to escalation
+	// escID. A Message-ID remembered before keeps what it had.
+	AddThreadID(mid string, escID int64, outbound bool) error
+	// MarkThreadAmbiguous records that Message-ID mid, which the applied
+	// message of UID uid has too, threads to nothing any more. It does
+	// nothing when that message belongs to no escalation.
+	MarkThreadAmbiguous(mid string, uid int64) error
+	// IsOwnMessageID reports whether mid is the Message-ID of mail the
+	// daemon queued.
+	IsOwnMessageID(mid string) (bool, error)
+	// QueuedFor returns the escalation of the mail queued with Message-ID
+	// mid; ok is false when no mail has it.
+	QueuedFor(mid string) (escID int64, ok bool, err error)
+	// AddParticipant makes email a participant of escalation id; one
+	// already there (in any case) is no error.
+	AddParticipant(id int64, email string) error
+	// IsParticipant reports whether email (in any case) is a participant
+	// of escalation id.
+	IsParticipant(id int64, email string) (bool, error)
+}
+
+// OutboxTx is the outbox: mail queued, to be sent after the commit.
+type OutboxTx interface {
+	// Enqueue queues m, due at once, queued at at. Its Message-ID must be
+	// new: one queued before is an error.
+	Enqueue(m *Outgoing, at time.Time) error
 }
 
 // MessageRecord is what became of one fetched message.

@@ -1,9 +1,6 @@
 package workflow
 
 import (
-	"database/sql"
-	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -87,30 +84,21 @@ func (r router) route(tx Tx, in *Inbound) (id int64, via string, err error) {
 		if mid == "" {
 			continue
 		}
-		var esc int64
 		// A Message-ID that two different messages share names no
 		// thread (§10).
-		err := tx.QueryRow(`SELECT esc_id FROM thread_ids WHERE message_id = ? AND ambiguous = 0`, mid).Scan(&esc)
-		if err == nil {
-			return esc, "In-Reply-To/References", nil
+		esc, ok, err := tx.ThreadOf(mid)
+		if err != nil {
+			return 0, "", err
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, "", fmt.Errorf("store: look up thread %s: %w", mid, err)
+		if ok {
+			return esc, "In-Reply-To/References", nil
 		}
 	}
 	return 0, "", nil
 }
 
 func escalationExists(tx Tx, id int64) (bool, error) {
-	var one int
-	err := tx.QueryRow(`SELECT 1 FROM escalations WHERE id = ?`, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("store: look up escalation %d: %w", id, err)
-	}
-	return true, nil
+	return tx.EscalationExists(id)
 }
 
 // replyPrefix matches one reply or forward prefix in the languages our
@@ -152,17 +140,12 @@ func (e *Engine) mayWrite(tx Tx, id int64, sender string) (bool, error) {
 	if e.isStaff(sender) {
 		return true, nil
 	}
-	var one int
-	err := tx.QueryRow(`SELECT 1 FROM participants WHERE esc_id = ? AND email = ?`, id, sender).Scan(&one)
-	if err == nil {
-		return true, nil
+	if ok, err := tx.IsParticipant(id, sender); err != nil || ok {
+		return ok, err
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("store: look up participant: %w", err)
-	}
-	var key string
-	if err := tx.QueryRow(`SELECT customer_key FROM escalations WHERE id = ?`, id).Scan(&key); err != nil {
-		return false, fmt.Errorf("store: read escalation %d: %w", id, err)
+	key, err := tx.CustomerKey(id)
+	if err != nil {
+		return false, err
 	}
 	if cust, known := e.customer(sender); known && strings.EqualFold(key, "customer:"+cust.Domain) {
 		return true, nil

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -72,4 +73,127 @@ func (t *txn) OpenEscalations() ([]*workflow.Escalation, error) {
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// OpenEscalation records a new escalation with its reasons and returns its
+// number (workflow.EscalationTx).
+func (t *txn) OpenEscalation(n workflow.NewEscalation) (int64, error) {
+	res, err := t.Exec(`INSERT INTO escalations(type, level, status, customer_name, customer_email, customer_key, vendor, requester_name, subject,
+		opened_at, clock_start, level_changed_at, next_update_at, update_every, root_message_id, checklist)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(n.Type), n.Level, string(n.Status), n.CustomerName, n.CustomerEmail, n.CustomerKey, n.Vendor, n.RequesterName, n.Subject,
+		ms(n.Opened), ms(n.ClockStart), ms(n.LevelChanged), ms(n.NextUpdate), int64(n.UpdateEvery), n.RootMessageID, n.Checklist)
+	if err != nil {
+		return 0, fmt.Errorf("store: open escalation: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store: open escalation: %w", err)
+	}
+	for i, r := range n.Reasons {
+		if _, err := t.Exec(`INSERT INTO reasons(esc_id, seq, text) VALUES(?, ?, ?)`, id, i+1, r); err != nil {
+			return 0, fmt.Errorf("store: add reason: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// CountOpenedSince counts the escalations of customerKey opened after since
+// (workflow.EscalationTx).
+func (t *txn) CountOpenedSince(customerKey string, since time.Time) (int, error) {
+	var n int
+	if err := t.QueryRow(`SELECT count(*) FROM escalations WHERE customer_key = ? AND opened_at > ?`,
+		customerKey, ms(since)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count the customer's escalations: %w", err)
+	}
+	return n, nil
+}
+
+// EscalationExists reports whether escalation id exists
+// (workflow.EscalationTx).
+func (t *txn) EscalationExists(id int64) (bool, error) {
+	var one int
+	err := t.QueryRow(`SELECT 1 FROM escalations WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: look up escalation %d: %w", id, err)
+	}
+	return true, nil
+}
+
+// CustomerKey returns the repeat rule's key of escalation id
+// (workflow.EscalationTx); ErrNotFound when there is none.
+func (t *txn) CustomerKey(id int64) (string, error) {
+	var key string
+	err := t.QueryRow(`SELECT customer_key FROM escalations WHERE id = ?`, id).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("escalation %d: %w", id, workflow.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: read escalation %d: %w", id, err)
+	}
+	return key, nil
+}
+
+// BumpVersion marks escalation id changed (workflow.EscalationTx).
+func (t *txn) BumpVersion(id int64) error {
+	if _, err := t.Exec(`UPDATE escalations SET version = version + 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: bump version of %d: %w", id, err)
+	}
+	return nil
+}
+
+// AddTimeline adds an entry to the timeline of escalation id
+// (workflow.EscalationTx).
+func (t *txn) AddTimeline(id int64, at time.Time, text, actor string) error {
+	if _, err := t.Exec(`INSERT INTO timeline(esc_id, at, text, actor) VALUES(?, ?, ?, ?)`, id, ms(at), text, actor); err != nil {
+		return fmt.Errorf("store: add timeline entry: %w", err)
+	}
+	return nil
+}
+
+// LogInbound adds a received message to the log of escalation id and
+// returns its log id (workflow.EscalationTx). The recipients are stored as
+// a JSON list.
+func (t *txn) LogInbound(id int64, e workflow.LogEntry) (int64, error) {
+	rcpts, err := json.Marshal(append([]workflow.Address{}, e.To...)) // [] for none, never null
+	if err != nil {
+		return 0, fmt.Errorf("store: log message: %w", err)
+	}
+	res, err := t.Exec(`INSERT INTO log(esc_id, at, inbound, from_name, from_email, recipients, subject, text, note) VALUES(?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+		id, ms(e.At), e.From.Name, e.From.Email, string(rcpts), e.Subject, e.Text, e.Note)
+	if err != nil {
+		return 0, fmt.Errorf("store: log message: %w", err)
+	}
+	logID, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store: log message: %w", err)
+	}
+	return logID, nil
+}
+
+// AddAttachment records a saved attachment of log entry logID
+// (workflow.EscalationTx).
+func (t *txn) AddAttachment(id, logID int64, a workflow.LoggedAttachment) error {
+	if _, err := t.Exec(`INSERT INTO attachments(esc_id, log_id, name, rel_path, size) VALUES(?, ?, ?, ?, ?)`,
+		id, logID, a.Name, a.RelPath, a.Size); err != nil {
+		return fmt.Errorf("store: record attachment: %w", err)
+	}
+	return nil
+}
+
+// AttachmentKnown reports whether an attachment is recorded at relPath
+// (workflow.EscalationTx).
+func (t *txn) AttachmentKnown(relPath string) (bool, error) {
+	var one int
+	err := t.QueryRow(`SELECT 1 FROM attachments WHERE rel_path = ?`, relPath).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	}
+	return false, fmt.Errorf("store: look up attachment %s: %w", relPath, err)
 }

@@ -24,6 +24,14 @@ func Run(t *testing.T, open Opener) {
 		{"ParseAttempts", testParseAttempts},
 		{"Rollback", testRollback},
 		{"Savepoint", testSavepoint},
+		{"AppliedLookups", testAppliedLookups},
+		{"Attempts", testAttempts},
+		{"OpenEscalation", testOpenEscalation},
+		{"CountOpenedSince", testCountOpenedSince},
+		{"EscalationRecords", testEscalationRecords},
+		{"Threads", testThreads},
+		{"Participants", testParticipants},
+		{"Enqueue", testEnqueue},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
