@@ -155,11 +155,7 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 	go func() {
 		// Whatever the server answered is recorded even when shutdown has
 		// begun: a delivered mail left "queued" would be sent again.
-		err := e.recordResults(context.WithoutCancel(ctx), results, slots)
-		if err != nil {
-			stop.Store(true)
-		}
-		recorded <- err
+		recorded <- e.recordResults(context.WithoutCancel(ctx), results, slots, &stop)
 	}()
 	var mu sync.Mutex // st and streak
 	streak := 0
@@ -213,7 +209,10 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 				}
 				slots <- struct{}{} // for the next mail: waits while MaxUnrecorded are out
 				held = true
-				return true
+				// The wait may have been long: the recorder may have
+				// failed (it sets stop before it gives back a slot), the
+				// server gone down or shutdown begun meanwhile.
+				return !stop.Load() && ctx.Err() == nil
 			})
 		})
 	}
@@ -227,9 +226,10 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 
 // recordResults commits the answers from results as they come, as many as
 // have arrived in one transaction, giving back a slot for each. After a
-// failed commit it still gives back the slots, so the sender never waits
-// for a recorder that has stopped.
-func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, slots <-chan struct{}) (err error) {
+// failed commit it sets stop, and only then gives back the slots (so a
+// sender that gets one sees stop and sends no more), and it goes on giving
+// them back, so the sender never waits for a recorder that has stopped.
+func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, slots <-chan struct{}, stop *atomic.Bool) (err error) {
 	defer func() {
 		if err != nil {
 			for range results {
@@ -269,6 +269,9 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 			}
 			return nil
 		})
+		if err != nil {
+			stop.Store(true)
+		}
 		for range group {
 			<-slots
 		}
