@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -60,14 +59,13 @@ func (e *Engine) queueNotify(tx Tx, s *Escalation, reason, summary string, now t
 		e.log.Warn("no roster for this level: nobody notified", "escalation", e.Tag(s.ID), "type", s.Type, "level", s.Level)
 		return addTimeline(tx, s.ID, now, fmt.Sprintf("Nobody notified: roster.%s has no %q", strings.ToLower(string(s.Type)), s.Level), "")
 	}
-	reasons, err := strings1(tx, `SELECT text FROM reasons WHERE esc_id = ? ORDER BY seq`, s.ID)
+	reasons, err := tx.Reasons(s.ID)
 	if err != nil {
 		return err
 	}
 	if summary == "" {
-		err := tx.QueryRow(`SELECT text FROM log WHERE esc_id = ? AND inbound = 1 AND from_email = ? COLLATE NOCASE ORDER BY id DESC LIMIT 1`, s.ID, s.CustomerEmail).Scan(&summary)
-		if err != nil && err != sql.ErrNoRows {
-			return fmt.Errorf("store: read last customer text: %w", err)
+		if summary, err = tx.LatestCustomerText(s.ID, s.CustomerEmail); err != nil {
+			return err
 		}
 	}
 	var checklist []string
@@ -148,34 +146,26 @@ func (s *Escalation) severity() string {
 // queueVendor sends the vendor case request (§8): business impact,
 // severity and timeline.
 func (e *Engine) queueVendor(tx Tx, s *Escalation, addr string, now time.Time) error {
-	impact, err := strings1(tx, `SELECT text FROM reasons WHERE esc_id = ? ORDER BY seq`, s.ID)
+	impact, err := tx.Reasons(s.ID)
 	if err != nil {
 		return err
 	}
 	impact = append([]string{fmt.Sprintf("customer %s, %s escalation at %s", e.customerText(s), s.Type, s.Level)}, impact...)
-	var words string
-	err = tx.QueryRow(`SELECT text FROM log WHERE esc_id = ? AND inbound = 1 AND from_email = ? COLLATE NOCASE ORDER BY id LIMIT 1`, s.ID, s.CustomerEmail).Scan(&words)
-	if err != nil && err != sql.ErrNoRows {
-		return fmt.Errorf("store: read the customer's words: %w", err)
+	words, err := tx.FirstCustomerText(s.ID, s.CustomerEmail)
+	if err != nil {
+		return err
 	}
 	if words = excerpt(words, 1500); words != "" {
 		impact = append(impact, "in the customer's words:\n"+words)
 	}
-	rows, err := tx.Query(`SELECT at, text FROM timeline WHERE esc_id = ? ORDER BY at, id`, s.ID)
+	entries, err := tx.Timeline(s.ID)
 	if err != nil {
-		return fmt.Errorf("store: read timeline: %w", err)
+		return err
 	}
 	var timeline []string
-	for rows.Next() {
-		var at int64
-		var text string
-		if err := rows.Scan(&at, &text); err != nil {
-			rows.Close()
-			return err
-		}
-		timeline = append(timeline, e.fieldTime(fromMS(at))+" - "+text)
+	for _, te := range entries {
+		timeline = append(timeline, e.fieldTime(te.At)+" - "+te.Text)
 	}
-	rows.Close()
 	body, err := e.tmpl.Render(templates.Vendor, templates.VendorData{
 		Vendor: s.Vendor, Tag: e.Tag(s.ID), Customer: e.customerText(s), Subject: s.Subject, CaseID: s.VendorCase,
 		Severity: s.severity(), Impact: impact, Timeline: timeline, Signature: e.signature(s.Type, s.Level),

@@ -2,8 +2,6 @@ package workflow
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -110,10 +108,11 @@ func (e *Engine) FlushOutbox(ctx context.Context, m Mailer, ignoreBackoff bool) 
 			break
 		}
 	}
-	if err := e.db().QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&st.Pending); err != nil {
-		return st, fmt.Errorf("store: count queued mail: %w", err)
-	}
-	return st, nil
+	err := e.st.Read(ctx, func(tx Tx) (err error) {
+		st.Pending, err = tx.QueuedMailCount()
+		return err
+	})
+	return st, err
 }
 
 // sendResult is what the server answered to one queued mail.
@@ -156,11 +155,7 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 	go func() {
 		// Whatever the server answered is recorded even when shutdown has
 		// begun: a delivered mail left "queued" would be sent again.
-		err := e.recordResults(context.WithoutCancel(ctx), results, slots)
-		if err != nil {
-			stop.Store(true)
-		}
-		recorded <- err
+		recorded <- e.recordResults(context.WithoutCancel(ctx), results, slots, &stop)
 	}()
 	var mu sync.Mutex // st and streak
 	streak := 0
@@ -214,7 +209,10 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 				}
 				slots <- struct{}{} // for the next mail: waits while MaxUnrecorded are out
 				held = true
-				return true
+				// The wait may have been long: the recorder may have
+				// failed (it sets stop before it gives back a slot), the
+				// server gone down or shutdown begun meanwhile.
+				return !stop.Load() && ctx.Err() == nil
 			})
 		})
 	}
@@ -228,9 +226,10 @@ func (e *Engine) sendChunks(ctx context.Context, m Mailer, chunks [][]queued, st
 
 // recordResults commits the answers from results as they come, as many as
 // have arrived in one transaction, giving back a slot for each. After a
-// failed commit it still gives back the slots, so the sender never waits
-// for a recorder that has stopped.
-func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, slots <-chan struct{}) (err error) {
+// failed commit it sets stop, and only then gives back the slots (so a
+// sender that gets one sees stop and sends no more), and it goes on giving
+// them back, so the sender never waits for a recorder that has stopped.
+func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, slots <-chan struct{}, stop *atomic.Bool) (err error) {
 	defer func() {
 		if err != nil {
 			for range results {
@@ -270,6 +269,9 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 			}
 			return nil
 		})
+		if err != nil {
+			stop.Store(true)
+		}
 		for range group {
 			<-slots
 		}
@@ -285,54 +287,39 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan sendResult, s
 func (e *Engine) outboxDeferred(tx Tx, q queued, cause error, now time.Time) error {
 	wait := e.outboxBackoff(q.attempts + 1)
 	e.log.Warn("mail not sent; stays queued", "kind", q.m.Kind, "message_id", q.m.MessageID, "attempt", q.attempts+1, "retry_in", wait.Round(time.Second), "err", cause)
-	if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?`,
-		ms(now.Add(wait)), cause.Error(), q.id); err != nil {
-		return fmt.Errorf("store: defer mail: %w", err)
-	}
-	return nil
+	return tx.MailDeferred(q.id, now.Add(wait), cause.Error())
 }
 
 // NextOutboxDue is when the earliest queued mail is due; ok is false when
 // nothing is queued.
 func (e *Engine) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
-	var at sql.NullInt64
-	if err := e.db().QueryRowContext(ctx, `SELECT min(next_attempt) FROM outbox WHERE status = 'queued'`).Scan(&at); err != nil {
-		return time.Time{}, false, fmt.Errorf("store: next queued mail: %w", err)
-	}
-	if !at.Valid {
-		return time.Time{}, false, nil
-	}
-	return fromMS(at.Int64), true, nil
+	var at time.Time
+	var ok bool
+	err := e.st.Read(ctx, func(tx Tx) (err error) {
+		at, ok, err = tx.NextMailDue()
+		return err
+	})
+	return at, ok, err
 }
 
 // dueMail returns up to limit queued mails after the one with id after that
 // are due, in queue order.
 func (e *Engine) dueMail(ctx context.Context, after int64, ignoreBackoff bool, limit int) ([]queued, error) {
-	due := ms(e.now())
+	due := e.now()
 	if ignoreBackoff {
-		due = 1<<62 - 1
+		due = time.UnixMilli(1<<62 - 1) // every queued mail
 	}
-	rows, err := e.db().QueryContext(ctx, `SELECT id, attempts, payload FROM outbox
-		WHERE status = 'queued' AND id > ? AND next_attempt <= ? ORDER BY id LIMIT ?`, after, due, limit)
+	var rows []QueuedMail
+	err := e.st.Read(ctx, func(tx Tx) (err error) {
+		rows, err = tx.DueMail(after, due, limit)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: next queued mail: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []queued
-	for rows.Next() {
-		var q queued
-		var payload string
-		if err := rows.Scan(&q.id, &q.attempts, &payload); err != nil {
-			return nil, fmt.Errorf("store: next queued mail: %w", err)
-		}
-		if err := json.Unmarshal([]byte(payload), &q.m); err != nil {
-			return nil, fmt.Errorf("store: queued mail %d is unreadable: %w", q.id, err)
-		}
-		q.m.ID = q.id
-		out = append(out, q)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: next queued mail: %w", err)
+	out := make([]queued, len(rows))
+	for i, r := range rows {
+		out[i] = queued{id: r.ID, attempts: r.Attempts, m: r.Mail}
 	}
 	return out, nil
 }
@@ -340,8 +327,8 @@ func (e *Engine) dueMail(ctx context.Context, after int64, ignoreBackoff bool, l
 // outboxSent records in tx that the server accepted q.
 func outboxSent(tx Tx, q queued, now time.Time) error {
 	id := q.m.EscalationID
-	if _, err := tx.Exec(`UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, ms(now), q.id); err != nil {
-		return fmt.Errorf("store: mark mail sent: %w", err)
+	if err := tx.MailSent(q.id, now); err != nil {
+		return err
 	}
 	if id == 0 {
 		return nil
@@ -354,8 +341,8 @@ func outboxSent(tx Tx, q queued, now time.Time) error {
 			return err
 		}
 		// Checklist item 7: customer notified of escalation.
-		if _, err := tx.Exec(`UPDATE escalations SET checklist = checklist | 64 WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("store: tick checklist: %w", err)
+		if err := tx.TickCustomerNotified(id); err != nil {
+			return err
 		}
 	}
 	return bumpVersion(tx, id)
@@ -365,8 +352,8 @@ func outboxSent(tx Tx, q queued, now time.Time) error {
 func outboxFailed(tx Tx, q queued, cause error, now time.Time) error {
 	id := q.m.EscalationID
 	reason := strings.TrimSpace(strings.TrimPrefix(cause.Error(), ErrPermanent.Error()+":"))
-	if _, err := tx.Exec(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`, cause.Error(), q.id); err != nil {
-		return fmt.Errorf("store: mark mail failed: %w", err)
+	if err := tx.MailFailed(q.id, cause.Error()); err != nil {
+		return err
 	}
 	if id == 0 {
 		return nil
@@ -404,17 +391,12 @@ func kindNote(kind string) string {
 // logOutbound records a mail the daemon sent in its escalation's log. Only
 // what the customer or a vendor reads is logged with its text.
 func logOutbound(tx Tx, m *Outgoing, at time.Time, note string) error {
-	rcpts, _ := json.Marshal(append(append([]Address{}, m.To...), m.Cc...))
 	text := m.Body
 	switch m.Kind {
 	case "notify", "reminder", "alert", "error":
 		text = ""
 	}
-	if _, err := tx.Exec(`INSERT INTO log(esc_id, at, inbound, from_name, from_email, recipients, subject, text, note) VALUES(?, ?, 0, ?, ?, ?, ?, ?, ?)`,
-		m.EscalationID, ms(at), m.From.Name, m.From.Email, string(rcpts), m.Subject, text, note); err != nil {
-		return fmt.Errorf("store: log sent mail: %w", err)
-	}
-	return nil
+	return tx.LogOutbound(m, at, text, note)
 }
 
 // OutboxItem is one row of the outbox, for inspection.
@@ -427,24 +409,10 @@ type OutboxItem struct {
 
 // Outbox lists every queued, sent and failed mail, oldest first.
 func (e *Engine) Outbox(ctx context.Context) ([]OutboxItem, error) {
-	rows, err := e.db().QueryContext(ctx, `SELECT id, payload, status, attempts, last_error FROM outbox ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list outbox: %w", err)
-	}
-	defer rows.Close()
 	var out []OutboxItem
-	for rows.Next() {
-		var it OutboxItem
-		var payload string
-		if err := rows.Scan(&it.ID, &payload, &it.Status, &it.Attempts, &it.LastError); err != nil {
-			return nil, fmt.Errorf("store: list outbox: %w", err)
-		}
-		id := it.ID
-		if err := json.Unmarshal([]byte(payload), &it.Outgoing); err != nil {
-			return nil, fmt.Errorf("store: outbox row %d: %w", id, err)
-		}
-		it.ID = id
-		out = append(out, it)
-	}
-	return out, rows.Err()
+	err := e.st.Read(ctx, func(tx Tx) (err error) {
+		out, err = tx.Outbox()
+		return err
+	})
+	return out, err
 }

@@ -82,6 +82,10 @@ type Tx interface {
 	EscalationTx
 	ThreadTx
 	OutboxTx
+	SendTx
+	RateTx
+	SecretTx
+	ListTx
 
 	rawSQL
 }
@@ -209,4 +213,100 @@ type MessageRecord struct {
 	Disposition  Disposition
 	Reason       string
 	HandledAt    time.Time
+}
+
+// SendTx reads the outbox and records what became of its mail, and reads
+// what the mail of an escalation quotes.
+type SendTx interface {
+	// DueMail returns up to limit queued mails with an outbox id above
+	// after and a next attempt not later than due, by id; none is nil.
+	DueMail(after int64, due time.Time, limit int) ([]QueuedMail, error)
+	// NextMailDue returns the earliest next attempt of the queued mail; ok
+	// is false when nothing is queued.
+	NextMailDue() (at time.Time, ok bool, err error)
+	// QueuedMailCount counts the queued mail; 0 when none is.
+	QueuedMailCount() (int, error)
+	// Outbox lists every queued, sent and failed mail, by id; none is nil.
+	Outbox() ([]OutboxItem, error)
+	// MailSent records that the server accepted outbox mail id at at.
+	MailSent(id int64, at time.Time) error
+	// MailDeferred records a transient failure of outbox mail id: one more
+	// attempt, the next one at next.
+	MailDeferred(id int64, next time.Time, cause string) error
+	// MailFailed records that the server refused outbox mail id for good.
+	MailFailed(id int64, cause string) error
+	// LogOutbound adds mail m, sent at at, to its escalation's log, with
+	// text as what was said (its To and Cc as the recipients).
+	LogOutbound(m *Outgoing, at time.Time, text, note string) error
+	// TickCustomerNotified ticks checklist item 7 (customer notified of
+	// escalation) of escalation id.
+	TickCustomerNotified(id int64) error
+	// FirstCustomerText returns the text of the first message logged in
+	// escalation id from the address email; "" when there is none.
+	FirstCustomerText(id int64, email string) (string, error)
+	// LatestCustomerText returns the text of the last message logged in
+	// escalation id from the address email; "" when there is none.
+	LatestCustomerText(id int64, email string) (string, error)
+	// Reasons returns the reasons escalation id was opened, in order; none
+	// is nil.
+	Reasons(id int64) ([]string, error)
+	// Timeline returns the timeline of escalation id, in time order (the
+	// order added at the same time), with At and Text only (not Actor);
+	// none is nil.
+	Timeline(id int64) ([]TimelineEntry, error)
+}
+
+// QueuedMail is a mail of the outbox waiting to be sent.
+type QueuedMail struct {
+	ID       int64    // in the outbox
+	Attempts int      // made so far, all failed
+	Mail     Outgoing // its Mail.ID is ID
+}
+
+// RateTx keeps the events the rate limits count (§11).
+type RateTx interface {
+	// RateEvents counts the events of kind and key after since.
+	RateEvents(kind, key string, since time.Time) (int, error)
+	// NoteRateEvent records one event of kind and key at at.
+	NoteRateEvent(kind, key string, at time.Time) error
+	// EventsSinceLast counts the events of kind recorded after the last
+	// one of kind last (all of them when there is none), and returns the
+	// time of the earliest counted; 0 and the zero time when none is.
+	EventsSinceLast(kind, last string) (n int, first time.Time, err error)
+	// PruneRateEvents forgets the events before before.
+	PruneRateEvents(before time.Time) error
+}
+
+// SecretTx keeps the reply-key secrets (§11).
+type SecretTx interface {
+	// ReplyKeySecret returns the newest unretired reply-key secret and its
+	// id; ok is false when there is none.
+	ReplyKeySecret() (id int64, secret []byte, ok bool, err error)
+	// RetireReplyKeySecret retires reply-key secret id at at.
+	RetireReplyKeySecret(id int64, at time.Time) error
+	// AddReplyKeySecret keeps secret as the newest reply-key secret,
+	// created at at.
+	AddReplyKeySecret(secret []byte, at time.Time) error
+	// RetiredReplyKeySecrets returns the reply-key secrets retired after
+	// since, newest first; none is nil.
+	RetiredReplyKeySecrets(since time.Time) ([][]byte, error)
+}
+
+// ListTx reads the overviews of `list`, the demo and the benchmarks.
+type ListTx interface {
+	// Summaries returns every escalation's summary, by number, with what
+	// the store holds filled in (not Tag, TrackingPath, SLAConsumed nor
+	// Overdue); none is nil.
+	Summaries() ([]SummaryRecord, error)
+	// MessageCounts counts the fetched messages by disposition; an empty
+	// map when there are none.
+	MessageCounts() (map[Disposition]int, error)
+}
+
+// SummaryRecord is a Summary as the store has it, with what the core needs
+// to fill in the rest.
+type SummaryRecord struct {
+	Summary
+	LevelChanged time.Time
+	ResolvedAt   time.Time // zero while not resolved
 }

@@ -6,9 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -81,11 +79,9 @@ func loadReplyKeys(ctx context.Context, st Store, file string, now time.Time) (r
 	}
 	var keys replyKeys
 	err := st.Update(ctx, func(tx Tx) error {
-		var cur []byte
-		var curID int64
-		err := tx.QueryRow(`SELECT id, secret FROM secrets WHERE purpose = 'reply_key' AND retired_at = 0 ORDER BY id DESC LIMIT 1`).Scan(&curID, &cur)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: read the reply-key secret: %w", err)
+		curID, cur, _, err := tx.ReplyKeySecret()
+		if err != nil {
+			return err
 		}
 		switch {
 		case cur != nil && (want == nil || bytes.Equal(cur, want)):
@@ -95,29 +91,18 @@ func loadReplyKeys(ctx context.Context, st Store, file string, now time.Time) (r
 			fallthrough
 		default:
 			if cur != nil {
-				if _, err := tx.Exec(`UPDATE secrets SET retired_at = ? WHERE id = ?`, ms(now), curID); err != nil {
-					return fmt.Errorf("store: retire the reply-key secret: %w", err)
+				if err := tx.RetireReplyKeySecret(curID, now); err != nil {
+					return err
 				}
 			}
-			if _, err := tx.Exec(`INSERT INTO secrets(purpose, secret, created_at) VALUES('reply_key', ?, ?)`, want, ms(now)); err != nil {
-				return fmt.Errorf("store: keep the reply-key secret: %w", err)
+			if err := tx.AddReplyKeySecret(want, now); err != nil {
+				return err
 			}
 			cur = want
 		}
 		keys.current = cur
-		rows, err := tx.Query(`SELECT secret FROM secrets WHERE purpose = 'reply_key' AND retired_at > ? ORDER BY id DESC`, ms(now.Add(-replyKeyGrace)))
-		if err != nil {
-			return fmt.Errorf("store: read retired reply-key secrets: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s []byte
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			keys.older = append(keys.older, s)
-		}
-		return rows.Err()
+		keys.older, err = tx.RetiredReplyKeySecrets(now.Add(-replyKeyGrace))
+		return err
 	})
 	return keys, err
 }

@@ -188,14 +188,6 @@ func TestSLAAtRiskAlertsTheRoster(t *testing.T) {
 	}
 }
 
-// setEscalationID makes the next escalation ESC-<id>.
-func setEscalationID(t *testing.T, e *Engine, id int64) {
-	t.Helper()
-	if _, err := e.db().Exec(`INSERT INTO sqlite_sequence(name, seq) VALUES('escalations', ?)`, id-1); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestUpdateOverdueReminder(t *testing.T) {
 	for _, tc := range []struct {
 		name, commands, to string
@@ -206,9 +198,8 @@ func TestUpdateOverdueReminder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, c := newTestEngine(t, func(c *config.Config) { c.Escalation.SLA.Technical = 1000 * time.Hour })
-			setEscalationID(t, e, 42)
 			id, _ := openEsc(t, e, c, Technical)
-			if id != 42 {
+			if id != 1 {
 				t.Fatalf("opened %d", id)
 			}
 			if tc.commands != "" {
@@ -230,10 +221,10 @@ func TestUpdateOverdueReminder(t *testing.T) {
 				t.Errorf("mail %v, want a reminder to %s", got, tc.to)
 			}
 			m := kindsOf(snap(t, e, id).outbox, "reminder")[0]
-			if m.Subject != "Reminder: update overdue - Orders fail [ESC-00042]" {
+			if m.Subject != "Reminder: update overdue - Orders fail [ESC-00001]" {
 				t.Errorf("subject %q", m.Subject)
 			}
-			if m.Headers[0] != [2]string{"Auto-Submitted", "auto-generated"} || m.ReplyTo != e.replyAddress("ESC-00042", m.To[0].Email) || !strings.HasPrefix(m.ReplyTo, "escalations+ESC-00042") || m.InReplyTo == "" {
+			if m.Headers[0] != [2]string{"Auto-Submitted", "auto-generated"} || m.ReplyTo != e.replyAddress("ESC-00001", m.To[0].Email) || !strings.HasPrefix(m.ReplyTo, "escalations+ESC-00001") || m.InReplyTo == "" {
 				t.Errorf("headers %v, Reply-To %q, In-Reply-To %q", m.Headers, m.ReplyTo, m.InReplyTo)
 			}
 			if !strings.Contains(m.Body, "/update ") || !strings.Contains(m.Body, "2026-11-28 18:05 UTC") {

@@ -43,30 +43,20 @@ const (
 
 // rateCount counts the events of kind and key in the hour before now.
 func rateCount(tx Tx, kind, key string, now time.Time) (int, error) {
-	var n int
-	err := tx.QueryRow(`SELECT count(*) FROM rate_events WHERE kind = ? AND key = ? AND at > ?`, kind, key, ms(now.Add(-time.Hour))).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("store: count %s events: %w", kind, err)
-	}
-	return n, nil
+	return tx.RateEvents(kind, key, now.Add(-time.Hour))
 }
 
 // rateNote records one event of kind and key at now.
 func rateNote(tx Tx, kind, key string, now time.Time) error {
-	if _, err := tx.Exec(`INSERT INTO rate_events(kind, key, at) VALUES(?, ?, ?)`, kind, key, ms(now)); err != nil {
-		return fmt.Errorf("store: record %s event: %w", kind, err)
-	}
-	return nil
+	return tx.NoteRateEvent(kind, key, now)
 }
 
 // pruneRateEvents forgets events older than a day: no limit looks further
 // back than an hour, and the held-notification alert than since its last.
 func (e *Engine) pruneRateEvents(ctx context.Context, now time.Time) error {
-	_, err := e.db().ExecContext(ctx, `DELETE FROM rate_events WHERE at < ?`, ms(now.Add(-24*time.Hour)))
-	if err != nil {
-		return fmt.Errorf("store: prune rate events: %w", err)
-	}
-	return nil
+	return e.st.Update(ctx, func(tx Tx) error {
+		return tx.PruneRateEvents(now.Add(-24 * time.Hour))
+	})
 }
 
 // rateAddress is how the per-address limit counts an address: case-folded,
@@ -147,22 +137,17 @@ func (e *Engine) alertHeldNotifications(ctx context.Context, now time.Time) erro
 		if err != nil || recent > 0 {
 			return err
 		}
-		// Row ids order the events: those after the last alert's row are
-		// the ones it did not count.
-		var last int64
-		if err := tx.QueryRow(`SELECT coalesce(max(rowid), 0) FROM rate_events WHERE kind = ?`, rateHeldAlert).Scan(&last); err != nil {
-			return fmt.Errorf("store: read the last held-notification alert: %w", err)
-		}
-		var held int
-		var first int64
-		if err := tx.QueryRow(`SELECT count(*), coalesce(min(at), 0) FROM rate_events WHERE kind = ? AND rowid > ?`, rateNotifyHeld, last).Scan(&held, &first); err != nil {
-			return fmt.Errorf("store: count held notifications: %w", err)
+		// The held notifications after the last alert are the ones it did
+		// not count.
+		held, first, err := tx.EventsSinceLast(rateNotifyHeld, rateHeldAlert)
+		if err != nil {
+			return err
 		}
 		if held == 0 {
 			return nil
 		}
 		body, err := e.tmpl.Render(templates.Suppressed, templates.SuppressedData{
-			Count: held, Since: e.fieldTime(fromMS(first)), Limit: e.cfg.Limits.NotificationsPerHour, TrackingDir: e.trackingDirForMail(),
+			Count: held, Since: e.fieldTime(first), Limit: e.cfg.Limits.NotificationsPerHour, TrackingDir: e.trackingDirForMail(),
 		})
 		if err != nil {
 			return err

@@ -102,10 +102,3 @@ func testAttempts(t *testing.T, open Opener) {
 	count(ref(5), 1)
 	count(ref(6), 2)
 }
-
-func read(t *testing.T, st workflow.Store, fn func(workflow.Tx) error) {
-	t.Helper()
-	if err := st.Read(context.Background(), fn); err != nil {
-		t.Fatal(err)
-	}
-}

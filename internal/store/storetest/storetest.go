@@ -32,6 +32,10 @@ func Run(t *testing.T, open Opener) {
 		{"Threads", testThreads},
 		{"Participants", testParticipants},
 		{"Enqueue", testEnqueue},
+		{"SendEmpty", testSendEmpty},
+		{"RateEvents", testRateEvents},
+		{"ReplyKeySecrets", testReplyKeySecrets},
+		{"ListReads", testListReads},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
@@ -40,6 +44,13 @@ func Run(t *testing.T, open Opener) {
 func update(t *testing.T, st workflow.Store, fn func(workflow.Tx) error) {
 	t.Helper()
 	if err := st.Update(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, st workflow.Store, fn func(workflow.Tx) error) {
+	t.Helper()
+	if err := st.Read(context.Background(), fn); err != nil {
 		t.Fatal(err)
 	}
 }
