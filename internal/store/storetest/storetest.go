@@ -24,6 +24,8 @@ func Run(t *testing.T, open Opener) {
 		{"ParseAttempts", testParseAttempts},
 		{"Rollback", testRollback},
 		{"Savepoint", testSavepoint},
+		{"View", testView},
+		{"Rendered", testRendered},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
