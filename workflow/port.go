@@ -81,6 +81,7 @@ type Tx interface {
 	MessageTx
 	EscalationTx
 	ViewTx
+	ActionTx
 
 	rawSQL
 }
@@ -196,4 +197,17 @@ type TrackingState struct {
 	ID       int64
 	Version  int64
 	Rendered int64 // 0 when its file was never written
+}
+
+// ActionTx changes the actions and the resolution plan of escalations.
+type ActionTx interface {
+	// AddAction adds an action for owner to escalation id and returns its
+	// number: 1 for the first.
+	AddAction(id int64, text, owner string) (int, error)
+	// CompleteAction marks action n of escalation id done; ok is false when
+	// it has no action n.
+	CompleteAction(id int64, n int) (ok bool, err error)
+	// AddPlan adds a line to the resolution plan of escalation id and
+	// returns its number: 1 for the first.
+	AddPlan(id int64, text string) (int, error)
 }

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 		{"Savepoint", testSavepoint},
 		{"View", testView},
 		{"Rendered", testRendered},
+		{"Actions", testActions},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
