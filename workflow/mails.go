@@ -158,7 +158,7 @@ func (e *Engine) queueVendor(tx Tx, s *Escalation, addr string, now time.Time) e
 	if words = excerpt(words, 1500); words != "" {
 		impact = append(impact, "in the customer's words:\n"+words)
 	}
-	entries, err := tx.Timeline(s.ID)
+	entries, _, err := tx.TimelineAfter(s.ID, Position{})
 	if err != nil {
 		return err
 	}

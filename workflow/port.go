@@ -86,6 +86,8 @@ type Tx interface {
 	RateTx
 	SecretTx
 	ListTx
+	ViewTx
+	ActionTx
 
 	rawSQL
 }
@@ -247,13 +249,6 @@ type SendTx interface {
 	// LatestCustomerText returns the text of the last message logged in
 	// escalation id from the address email; "" when there is none.
 	LatestCustomerText(id int64, email string) (string, error)
-	// Reasons returns the reasons escalation id was opened, in order; none
-	// is nil.
-	Reasons(id int64) ([]string, error)
-	// Timeline returns the timeline of escalation id, in time order (the
-	// order added at the same time), with At and Text only (not Actor);
-	// none is nil.
-	Timeline(id int64) ([]TimelineEntry, error)
 }
 
 // QueuedMail is a mail of the outbox waiting to be sent.
@@ -309,4 +304,94 @@ type SummaryRecord struct {
 	Summary
 	LevelChanged time.Time
 	ResolvedAt   time.Time // zero while not resolved
+}
+
+// ViewTx reads what a tracking file shows, and records which version of
+// each escalation its file shows.
+type ViewTx interface {
+	// ViewHead reads the escalation part of what the tracking file of
+	// escalation id shows; ErrNotFound when there is none.
+	ViewHead(id int64) (ViewHead, error)
+	// Reasons reads the classification reasons of escalation id, in order;
+	// none when it has none.
+	Reasons(id int64) ([]string, error)
+	// Plan reads the resolution plan lines of escalation id, oldest first;
+	// none when it has none.
+	Plan(id int64) ([]string, error)
+	// Actions reads the actions of escalation id, by number; none when it
+	// has none.
+	Actions(id int64) ([]Action, error)
+	// TimelineAfter reads the timeline entries of escalation id that sort
+	// after p, in file order, and the position of the last one (p when
+	// there is none).
+	TimelineAfter(id int64, p Position) ([]TimelineEntry, Position, error)
+	// LogAfter reads the communication log entries of escalation id that
+	// sort after p, in file order, with their attachments, and the position
+	// of the last one (p when there is none).
+	LogAfter(id int64, p Position) ([]LogEntry, Position, error)
+	// CountThrough counts the timeline entries of escalation id that sort
+	// at or before timeline, and its log entries at or before log: 0 for
+	// the zero Position.
+	CountThrough(id int64, timeline, log Position) (timelineN, logN int, err error)
+
+	// SetRendered records that the tracking file of escalation id shows
+	// version; a record of a later version stays.
+	SetRendered(id, version int64) error
+	// TrackingStates lists every escalation, by number, with the versions
+	// of the store and of its tracking file; none in an empty store.
+	TrackingStates() ([]TrackingState, error)
+	// Behind lists the escalations whose tracking file shows an older
+	// version than the store holds, by number; none when all are current.
+	Behind() ([]TrackingState, error)
+	// BehindSettled is Behind without the escalations that have mail
+	// queued in the outbox.
+	BehindSettled() ([]TrackingState, error)
+}
+
+// ViewHead is the escalation part of what a tracking file shows, and the
+// store version it is at.
+type ViewHead struct {
+	Type          Type
+	Level         string
+	Status        Status
+	CustomerName  string
+	CustomerEmail string
+	Subject       string
+	Owner         string // "" when nobody owns it
+	Opened        time.Time
+	LevelChanged  time.Time
+	NextUpdate    time.Time // zero: none
+	ResolvedAt    time.Time // zero: not resolved
+	Checklist     int       // bit i: item i+1 ticked
+	Version       int64
+}
+
+// Position is where an entry sorts in its section of the tracking file
+// (the timeline or the communication log): by time, then by ID, the
+// store's number for the entry, which grows as entries are added. The zero
+// Position sorts before every entry.
+type Position struct {
+	At time.Time
+	ID int64 // 0 only in the zero Position
+}
+
+// TrackingState is the store version of an escalation and the version its
+// tracking file shows.
+type TrackingState struct {
+	ID       int64
+	Version  int64
+	Rendered int64 // 0 when its file was never written
+}
+
+// ActionTx changes the actions and the resolution plan of escalations.
+type ActionTx interface {
+	// AddAction adds an action for owner to escalation id and returns its
+	// number: 1 for the first.
+	AddAction(id int64, text, owner string) (int, error)
+	// CompleteAction marks action n of escalation id done; ok is false when
+	// it has no action n.
+	CompleteAction(id int64, n int) (ok bool, err error)
+	// AddPlan adds a line to the resolution plan of escalation id and
+	// returns its number: 1 for the first.
+	AddPlan(id int64, text string) (int, error)
 }

@@ -2,10 +2,8 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strings"
@@ -96,7 +94,7 @@ func (e *Engine) writeTracking(ctx context.Context, texts <-chan trackingText) e
 		}
 		err := e.st.Update(ctx, func(tx Tx) error {
 			for _, w := range done {
-				if _, err := tx.Exec(`UPDATE escalations SET rendered_version = ? WHERE id = ? AND rendered_version < ?`, w.version, w.id, w.version); err != nil {
+				if err := tx.SetRendered(w.id, w.version); err != nil {
 					return err
 				}
 			}
@@ -175,39 +173,33 @@ func (e *Engine) renderStale(ctx context.Context, which int) (int, error) {
 	// finds nothing behind instead of writing the same files again.
 	e.renderMu.Lock()
 	defer e.renderMu.Unlock()
-	checkFiles := which == missing
-	query := `SELECT id, version, rendered_version FROM escalations ORDER BY id`
-	switch which {
-	case behind:
-		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version ORDER BY id`
-	case settled:
-		query = `SELECT id, version, rendered_version FROM escalations WHERE rendered_version < version
-			AND id NOT IN (SELECT esc_id FROM outbox WHERE status = 'queued') ORDER BY id`
-	}
-	rows, err := e.db().QueryContext(ctx, query)
+	var states []TrackingState
+	err := e.st.Read(ctx, func(tx Tx) error {
+		var err error
+		switch which {
+		case missing:
+			states, err = tx.TrackingStates()
+		case behind:
+			states, err = tx.Behind()
+		case settled:
+			states, err = tx.BehindSettled()
+		}
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store: list escalations: %w", err)
+		return 0, err
 	}
 	var stale []int64
-	for rows.Next() {
-		var id, version, rendered int64
-		if err := rows.Scan(&id, &version, &rendered); err != nil {
-			rows.Close()
-			return 0, err
-		}
+	for _, s := range states {
 		switch {
-		case rendered < version:
-			stale = append(stale, id)
-		case checkFiles:
+		case s.Rendered < s.Version:
+			stale = append(stale, s.ID)
+		case which == missing:
 			// Not there, or not the daemon's regular file (a symlink).
-			if fi, err := os.Lstat(e.TrackingPath(id)); errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
-				stale = append(stale, id)
+			if fi, err := os.Lstat(e.TrackingPath(s.ID)); errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
+				stale = append(stale, s.ID)
 			}
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
 	}
 	if err := e.renderLocked(ctx, stale...); err != nil {
 		return 0, err
@@ -215,7 +207,8 @@ func (e *Engine) renderStale(ctx context.Context, which int) (int, error) {
 	return len(stale), nil
 }
 
-// View reads what the tracking file of escalation id shows.
+// View reads what the tracking file of escalation id shows; ErrNotFound
+// when there is none.
 func (e *Engine) View(ctx context.Context, id int64) (*View, error) {
 	v, _, err := e.loadView(ctx, id, false)
 	return v, err
@@ -239,30 +232,23 @@ func (e *Engine) loadView(ctx context.Context, id int64, forRender bool) (*View,
 }
 
 func (e *Engine) readView(tx Tx, id int64, forRender bool) (*View, int64, error) {
-	v := &View{ID: id, Tag: e.Tag(id)}
-	var typ, status string
-	var opened, levelChanged, nextUpdate, version int64
-	var err error
-	var checklist int
-	var resolvedAt int64
-	err = tx.QueryRow(`SELECT type, level, status, customer_name, customer_email, subject, owner, opened_at, level_changed_at, next_update_at, checklist, version, resolved_at
-		FROM escalations WHERE id = ?`, id).Scan(&typ, &v.Level, &status, &v.CustomerName, &v.CustomerEmail, &v.Subject, &v.Owner,
-		&opened, &levelChanged, &nextUpdate, &checklist, &version, &resolvedAt)
+	h, err := tx.ViewHead(id)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read escalation %d: %w", id, err)
+		return nil, 0, err // it names the escalation
 	}
-	v.Type, v.Status = Type(typ), Status(status)
-	v.Opened, v.NextUpdateDue = fromMS(opened), fromMS(nextUpdate)
+	v := &View{ID: id, Tag: e.Tag(id), Type: h.Type, Level: h.Level, Status: h.Status,
+		CustomerName: h.CustomerName, CustomerEmail: h.CustomerEmail, Subject: h.Subject, Owner: h.Owner,
+		Opened: h.Opened, NextUpdateDue: h.NextUpdate}
 	for i := range v.Checklist {
-		v.Checklist[i] = checklist&(1<<i) != 0
+		v.Checklist[i] = h.Checklist&(1<<i) != 0
 	}
 	now := e.now()
-	if v.Status == StatusResolved && resolvedAt != 0 {
-		now = fromMS(resolvedAt) // the SLA clock stopped at resolution
+	if v.Status == StatusResolved && !h.ResolvedAt.IsZero() {
+		now = h.ResolvedAt // the SLA clock stopped at resolution
 	}
 	v.SLA = e.sla(v.Type)
 	if v.SLA > 0 {
-		v.SLAConsumed = int(now.Sub(fromMS(levelChanged)) * 100 / v.SLA)
+		v.SLAConsumed = int(now.Sub(h.LevelChanged) * 100 / v.SLA)
 		v.SLAConsumed = max(v.SLAConsumed, 0)
 	}
 	v.Overdue = v.Status != StatusResolved && !v.NextUpdateDue.IsZero() && now.After(v.NextUpdateDue)
@@ -275,37 +261,27 @@ func (e *Engine) readView(tx Tx, id int64, forRender bool) (*View, int64, error)
 		}
 	}
 
-	if v.Reasons, err = strings1(tx, `SELECT text FROM reasons WHERE esc_id = ? ORDER BY seq`, id); err != nil {
+	if v.Reasons, err = tx.Reasons(id); err != nil {
 		return nil, 0, err
 	}
-	if v.Plan, err = strings1(tx, `SELECT text FROM plan WHERE esc_id = ? ORDER BY seq`, id); err != nil {
+	if v.Plan, err = tx.Plan(id); err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(`SELECT text, owner, done FROM actions WHERE esc_id = ? ORDER BY seq`, id)
-	if err != nil {
+	if v.Actions, err = tx.Actions(id); err != nil {
 		return nil, 0, err
 	}
-	for rows.Next() {
-		var a Action
-		if err := rows.Scan(&a.Text, &a.Owner, &a.Done); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		v.Actions = append(v.Actions, a)
-	}
-	rows.Close()
 	if forRender {
 		err = e.loadSections(tx, v)
 	} else {
-		v.Timeline, _, err = loadTimeline(tx, id, beforeAll)
+		v.Timeline, _, err = tx.TimelineAfter(id, Position{})
 		if err == nil {
-			v.Log, _, err = loadLog(tx, id, beforeAll)
+			v.Log, _, err = tx.LogAfter(id, Position{})
 		}
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	return v, version, nil
+	return v, h.Version, nil
 }
 
 func (e *Engine) sla(t Type) time.Duration {
@@ -316,103 +292,6 @@ func (e *Engine) sla(t Type) time.Duration {
 		return e.cfg.Escalation.SLA.Vendor
 	}
 	return e.cfg.Escalation.SLA.Technical
-}
-
-func strings1(tx Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.Query(query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
-// pos is where an entry sorts in its section: by time, then by row id.
-type pos struct{ at, id int64 }
-
-// beforeAll sorts before every entry.
-var beforeAll = pos{at: math.MinInt64}
-
-// loadTimeline reads the timeline entries of escalation id after p, in file
-// order, and the position of the last one (p when there is none).
-func loadTimeline(tx Tx, id int64, p pos) ([]TimelineEntry, pos, error) {
-	rows, err := tx.Query(`SELECT id, at, text, actor FROM timeline WHERE esc_id = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id`,
-		id, p.at, p.at, p.id)
-	if err != nil {
-		return nil, p, err
-	}
-	defer rows.Close()
-	var out []TimelineEntry
-	for rows.Next() {
-		var t TimelineEntry
-		if err := rows.Scan(&p.id, &p.at, &t.Text, &t.Actor); err != nil {
-			return nil, p, err
-		}
-		t.At = fromMS(p.at)
-		out = append(out, t)
-	}
-	return out, p, rows.Err()
-}
-
-// loadLog reads the communication log entries of escalation id after p, in
-// file order, and the position of the last one (p when there is none).
-func loadLog(tx Tx, id int64, p pos) ([]LogEntry, pos, error) {
-	rows, err := tx.Query(`SELECT id, at, inbound, from_name, from_email, recipients, subject, text, note FROM log
-		WHERE esc_id = ? AND (at > ? OR (at = ? AND id > ?)) ORDER BY at, id`, id, p.at, p.at, p.id)
-	if err != nil {
-		return nil, p, err
-	}
-	var out []LogEntry
-	var ids []int64
-	for rows.Next() {
-		var l LogEntry
-		var rcpts string
-		if err := rows.Scan(&p.id, &p.at, &l.Inbound, &l.From.Name, &l.From.Email, &rcpts, &l.Subject, &l.Text, &l.Note); err != nil {
-			rows.Close()
-			return nil, p, err
-		}
-		l.At = fromMS(p.at)
-		if err := json.Unmarshal([]byte(rcpts), &l.To); err != nil {
-			rows.Close()
-			return nil, p, fmt.Errorf("log entry %d: recipients: %w", p.id, err)
-		}
-		out = append(out, l)
-		ids = append(ids, p.id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(out) == 0 {
-		return out, p, err
-	}
-	// The attachments of these entries: their row ids are at least the
-	// smallest entry id read.
-	rows, err = tx.Query(`SELECT log_id, name, rel_path, size FROM attachments WHERE esc_id = ? AND log_id >= ? ORDER BY id`, id, slices.Min(ids))
-	if err != nil {
-		return nil, p, err
-	}
-	defer rows.Close()
-	index := make(map[int64]int, len(ids))
-	for i, logID := range ids {
-		index[logID] = i
-	}
-	for rows.Next() {
-		var logID int64
-		var a LoggedAttachment
-		if err := rows.Scan(&logID, &a.Name, &a.RelPath, &a.Size); err != nil {
-			return nil, p, err
-		}
-		if i, ok := index[logID]; ok {
-			out[i].Attachments = append(out[i].Attachments, a)
-		}
-	}
-	return out, p, rows.Err()
 }
 
 // Long escalations keep the rendered bodies of their Timeline and
@@ -429,10 +308,10 @@ type kept struct {
 	timeline    []byte
 	timelineDay string // the last day heading in timeline
 	timelineN   int
-	timelineEnd pos
+	timelineEnd Position
 	log         []byte
 	logN        int
-	logEnd      pos
+	logEnd      Position
 }
 
 func (k *kept) size() int { return len(k.timeline) + len(k.log) }
@@ -453,10 +332,7 @@ func (e *Engine) loadSections(tx Tx, v *View) error {
 	c := &e.sections
 	k := c.byEsc[v.ID]
 	if k != nil {
-		var nt, nl int
-		err := tx.QueryRow(`SELECT (SELECT count(*) FROM timeline WHERE esc_id = ?1 AND (at < ?2 OR (at = ?2 AND id <= ?3))),
-			(SELECT count(*) FROM log WHERE esc_id = ?1 AND (at < ?4 OR (at = ?4 AND id <= ?5)))`,
-			v.ID, k.timelineEnd.at, k.timelineEnd.id, k.logEnd.at, k.logEnd.id).Scan(&nt, &nl)
+		nt, nl, err := tx.CountThrough(v.ID, k.timelineEnd, k.logEnd)
 		if err != nil {
 			return err
 		}
@@ -465,15 +341,15 @@ func (e *Engine) loadSections(tx Tx, v *View) error {
 			k = nil
 		}
 	}
-	from := &kept{timelineEnd: beforeAll, logEnd: beforeAll}
+	from := &kept{} // the zero Positions: before every entry
 	if k != nil {
 		from = k
 	}
-	timeline, tEnd, err := loadTimeline(tx, v.ID, from.timelineEnd)
+	timeline, tEnd, err := tx.TimelineAfter(v.ID, from.timelineEnd)
 	if err != nil {
 		return err
 	}
-	log, lEnd, err := loadLog(tx, v.ID, from.logEnd)
+	log, lEnd, err := tx.LogAfter(v.ID, from.logEnd)
 	if err != nil {
 		return err
 	}

@@ -234,24 +234,21 @@ func (e *Engine) command(tx Tx, s *Escalation, c Command, actor string, in *Inbo
 		if text == "" || owner == "" {
 			return failf("usage: /action TEXT @owner")
 		}
-		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM actions WHERE esc_id = ?`, s.ID).Scan(&n); err != nil {
-			return fmt.Errorf("store: count actions: %w", err)
+		n, err := tx.AddAction(s.ID, text, owner)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.Exec(`INSERT INTO actions(esc_id, seq, text, owner) VALUES(?, ?, ?, ?)`, s.ID, n+1, text, owner); err != nil {
-			return fmt.Errorf("store: add action: %w", err)
-		}
-		return tl(fmt.Sprintf("Action %d added: %s - %s", n+1, text, owner))
+		return tl(fmt.Sprintf("Action %d added: %s - %s", n, text, owner))
 	case "done":
 		n, err := strconv.Atoi(c.Arg)
 		if err != nil {
 			return failf("usage: /done N (the action's number)")
 		}
-		res, err := tx.Exec(`UPDATE actions SET done = 1 WHERE esc_id = ? AND seq = ?`, s.ID, n)
+		ok, err := tx.CompleteAction(s.ID, n)
 		if err != nil {
-			return fmt.Errorf("store: tick action: %w", err)
+			return err
 		}
-		if k, _ := res.RowsAffected(); k == 0 {
+		if !ok {
 			return failf("there is no action %d", n)
 		}
 		return tl(fmt.Sprintf("Action %d done", n))
@@ -259,12 +256,8 @@ func (e *Engine) command(tx Tx, s *Escalation, c Command, actor string, in *Inbo
 		if c.Arg == "" {
 			return failf("usage: /plan TEXT")
 		}
-		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM plan WHERE esc_id = ?`, s.ID).Scan(&n); err != nil {
-			return fmt.Errorf("store: count plan: %w", err)
-		}
-		if _, err := tx.Exec(`INSERT INTO plan(esc_id, seq, text) VALUES(?, ?, ?)`, s.ID, n+1, c.Arg); err != nil {
-			return fmt.Errorf("store: add plan line: %w", err)
+		if _, err := tx.AddPlan(s.ID, c.Arg); err != nil {
+			return err
 		}
 		return tl("Resolution plan: " + c.Arg)
 	case "update":

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +75,7 @@ func show(ctx context.Context, cfg config.Config, tag string, now func() time.Ti
 	}
 	defer d.close()
 	v, err := d.engine.View(ctx, id)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, workflow.ErrNotFound) {
 		return fmt.Errorf("no escalation %s in %s", d.engine.Tag(id), cfg.Escalation.DataDir)
 	}
 	if err != nil {

@@ -29,7 +29,7 @@ func testSendEmpty(t *testing.T, open Opener) {
 		if r, err := tx.Reasons(1); len(r) != 0 || err != nil {
 			t.Errorf("reasons %v, %v", r, err)
 		}
-		if tl, err := tx.Timeline(1); len(tl) != 0 || err != nil {
+		if tl, _, err := tx.TimelineAfter(1, workflow.Position{}); len(tl) != 0 || err != nil {
 			t.Errorf("timeline %v, %v", tl, err)
 		}
 		if s, err := tx.FirstCustomerText(1, "a@x.test"); s != "" || err != nil {

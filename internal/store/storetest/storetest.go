@@ -36,6 +36,9 @@ func Run(t *testing.T, open Opener) {
 		{"RateEvents", testRateEvents},
 		{"ReplyKeySecrets", testReplyKeySecrets},
 		{"ListReads", testListReads},
+		{"View", testView},
+		{"Rendered", testRendered},
+		{"Actions", testActions},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
