@@ -2,6 +2,13 @@ package workflow
 
 import "strings"
 
+// Starting levels of §4: one above the sender's side.
+const (
+	technicalStartLevel = "Tier 2"
+	executiveStartLevel = "Team Lead"
+	vendorStartLevel    = "Case opened"
+)
+
 // Ladders are the levels of each type, lowest first (§4).
 var Ladders = map[Type][]string{
 	Technical: {"Tier 1", "Tier 2", "Tier 3", "Vendor"},
