@@ -22,7 +22,6 @@ package workflow
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,13 +72,8 @@ type Classifier struct {
 // built in. A phrase with no word in it, or a "*" that does not end a word, is
 // an error naming the list.
 func NewClassifier(cfg config.Classification) (*Classifier, error) {
-	switch {
-	case cfg.RevenueThresholdUSD < 0 || math.IsNaN(cfg.RevenueThresholdUSD):
-		return nil, fmt.Errorf("classification.revenue_threshold_usd: must be 0 or more, got %v", cfg.RevenueThresholdUSD)
-	case cfg.CSATBelow < 0:
-		return nil, fmt.Errorf("classification.csat_below: must be 0 or more, got %d", cfg.CSATBelow)
-	case cfg.RepeatCount < 0:
-		return nil, fmt.Errorf("classification.repeat_count: must be 0 or more, got %d", cfg.RepeatCount)
+	if err := checkThresholds(cfg); err != nil {
+		return nil, err
 	}
 	c := &Classifier{
 		revenueThreshold: cfg.RevenueThresholdUSD,
@@ -87,7 +81,34 @@ func NewClassifier(cfg config.Classification) (*Classifier, error) {
 		repeatCount:      cfg.RepeatCount,
 		repeatWindow:     cfg.RepeatWindow,
 	}
-	kw := cfg.Keywords
+	if err := c.compileKeywords(cfg.Keywords); err != nil {
+		return nil, err
+	}
+	names, err := compileVendorNames()
+	if err != nil {
+		return nil, err
+	}
+	c.vendorNames = names
+	return c, nil
+}
+
+// checkThresholds rejects negative thresholds (and a NaN revenue threshold),
+// naming the key.
+func checkThresholds(cfg config.Classification) error {
+	switch {
+	case cfg.RevenueThresholdUSD < 0 || math.IsNaN(cfg.RevenueThresholdUSD):
+		return fmt.Errorf("classification.revenue_threshold_usd: must be 0 or more, got %v", cfg.RevenueThresholdUSD)
+	case cfg.CSATBelow < 0:
+		return fmt.Errorf("classification.csat_below: must be 0 or more, got %d", cfg.CSATBelow)
+	case cfg.RepeatCount < 0:
+		return fmt.Errorf("classification.repeat_count: must be 0 or more, got %d", cfg.RepeatCount)
+	}
+	return nil
+}
+
+// compileKeywords sets c's keyword sets: each from kw's list when that is
+// not empty, else from the built-in one. An error names the list.
+func (c *Classifier) compileKeywords(kw config.Keywords) error {
 	lists := []struct {
 		key     string
 		custom  []string
@@ -106,7 +127,7 @@ func NewClassifier(cfg config.Classification) (*Classifier, error) {
 		}
 		set, err := compileKwSet(src)
 		if err != nil {
-			return nil, fmt.Errorf("classification.keywords.%s: %w", l.key, err)
+			return fmt.Errorf("classification.keywords.%s: %w", l.key, err)
 		}
 		*l.dst = set
 	}
@@ -118,18 +139,9 @@ func NewClassifier(cfg config.Classification) (*Classifier, error) {
 		c.vendorEither, err = compileKwSet(builtinVendorRoles)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("classification.keywords.vendor_request: %w", err)
+		return fmt.Errorf("classification.keywords.vendor_request: %w", err)
 	}
-	for _, n := range vendorNameList {
-		p, err := compileKwPhrase(n.name)
-		if err != nil {
-			return nil, fmt.Errorf("vendor name %q: %w", n.name, err) // a bug in vendorNameList
-		}
-		c.vendorNames = append(c.vendorNames, kwVendorName{vendor: n.vendor, strong: n.strong, kwPhrase: p})
-	}
-	// Longest first, so "google cloud" wins over "google".
-	slices.SortStableFunc(c.vendorNames, func(a, b kwVendorName) int { return len(b.words) - len(a.words) })
-	return c, nil
+	return nil
 }
 
 // Decide classifies the opening message of a new escalation: subject and text
@@ -143,38 +155,30 @@ func (c *Classifier) Decide(in *Inbound, cust config.Customer, recent int) Decis
 		subject, body = in.Subject, in.Text
 	}
 	tx := newKwText(subject, body)
-	who := customerLabel(cust)
 
-	var exec, vend, tech []string
+	var exec, tech []string
 	if r, ok := c.csatReason(tx.low); ok {
 		exec = append(exec, r)
 	}
-	if m, ok := c.manager.first(tx, guardManager); ok {
-		if strings.EqualFold(strings.TrimSpace(cust.Tier), "enterprise") {
-			exec = append(exec, fmt.Sprintf("enterprise customer %s asks for a manager (%q)", who, tx.quote(m.from, m.to)))
+	if r, executive, ok := c.managerReason(tx, cust); ok {
+		if executive {
+			exec = append(exec, r)
 		} else {
-			tech = append(tech, fmt.Sprintf("manager requested by a non-enterprise customer (%q)", tx.quote(m.from, m.to)))
+			tech = append(tech, r)
 		}
 	}
-	if c.repeatCount > 0 && recent >= c.repeatCount {
-		exec = append(exec, fmt.Sprintf("%s from %s in %s (this one counted) ≥ %d",
-			plural(recent, "escalation"), who, windowWords(c.repeatWindow), c.repeatCount))
+	if r, ok := c.repeatReason(cust, recent); ok {
+		exec = append(exec, r)
 	}
-	if amount, ok := maxUSD(tx.low); ok && amount > c.revenueThreshold {
-		exec = append(exec, fmt.Sprintf("revenue impact %s > %s", formatUSD(amount), formatUSD(c.revenueThreshold)))
+	if r, ok := c.revenueReason(tx.low); ok {
+		exec = append(exec, r)
 	}
 	requests := c.vendorRequests(tx)
+	var vend []string
 	for _, r := range requests {
 		vend = append(vend, fmt.Sprintf("explicit request to escalate to %s (%q)", r.vendor, tx.quote(r.from, r.to)))
 	}
-	for _, l := range []struct {
-		set  *kwSet
-		what string
-	}{{c.beyond, "beyond expertise"}, {c.slaRisk, "SLA at risk"}, {c.escalation, "customer requests escalation"}} {
-		if m, ok := l.set.first(tx, nil); ok {
-			tech = append(tech, fmt.Sprintf("%s (%q)", l.what, tx.quote(m.from, m.to)))
-		}
-	}
+	tech = append(tech, c.technicalReasons(tx)...)
 
 	d := Decision{Type: Technical, Level: technicalStartLevel, Status: StatusEscalated}
 	switch {
@@ -193,6 +197,56 @@ func (c *Classifier) Decide(in *Inbound, cust config.Customer, recent int) Decis
 		d.Vendor = c.soleMention(tx)
 	}
 	return d
+}
+
+// managerReason returns the reason of the first manager request in tx;
+// executive is true when cust is an enterprise customer, else the request
+// is only a technical reason.
+func (c *Classifier) managerReason(tx *kwText, cust config.Customer) (reason string, executive, ok bool) {
+	m, ok := c.manager.first(tx, guardManager)
+	if !ok {
+		return "", false, false
+	}
+	if strings.EqualFold(strings.TrimSpace(cust.Tier), "enterprise") {
+		return fmt.Sprintf("enterprise customer %s asks for a manager (%q)", customerLabel(cust), tx.quote(m.from, m.to)), true, true
+	}
+	return fmt.Sprintf("manager requested by a non-enterprise customer (%q)", tx.quote(m.from, m.to)), false, true
+}
+
+// repeatReason returns "3 escalations from Acme in 30 days (this one
+// counted) ≥ 3" when recent reaches the repeat count (and the rule is on).
+func (c *Classifier) repeatReason(cust config.Customer, recent int) (string, bool) {
+	if c.repeatCount <= 0 || recent < c.repeatCount {
+		return "", false
+	}
+	return fmt.Sprintf("%s from %s in %s (this one counted) ≥ %d",
+		plural(recent, "escalation"), customerLabel(cust), windowWords(c.repeatWindow), c.repeatCount), true
+}
+
+// revenueReason returns "revenue impact $25,000 > $10,000" when the largest
+// USD amount of low (folded text) is above the threshold.
+func (c *Classifier) revenueReason(low string) (string, bool) {
+	amount, ok := maxUSD(low)
+	if !ok || amount <= c.revenueThreshold {
+		return "", false
+	}
+	return fmt.Sprintf("revenue impact %s > %s", formatUSD(amount), formatUSD(c.revenueThreshold)), true
+}
+
+// technicalReasons returns the reasons of the keyword triggers that make an
+// escalation technical, in this order: beyond expertise, SLA at risk,
+// customer requests escalation.
+func (c *Classifier) technicalReasons(tx *kwText) []string {
+	var out []string
+	for _, l := range []struct {
+		set  *kwSet
+		what string
+	}{{c.beyond, "beyond expertise"}, {c.slaRisk, "SLA at risk"}, {c.escalation, "customer requests escalation"}} {
+		if m, ok := l.set.first(tx, nil); ok {
+			out = append(out, fmt.Sprintf("%s (%q)", l.what, tx.quote(m.from, m.to)))
+		}
+	}
+	return out
 }
 
 // customerLabel names the customer in reasons.

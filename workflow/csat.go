@@ -81,26 +81,36 @@ func csatReadingsIn(low string) []csatReading {
 			next = pos + m[7]
 		}
 		pos = max(next, pos+1)
-		v, err := strconv.ParseFloat(strings.Replace(num, ",", ".", 1), 64)
-		if err != nil {
-			continue
+		if r, ok := parseCSAT(kw, num, scale, pct); ok {
+			out = append(out, r)
 		}
-		r := csatReading{value: v}
-		switch {
-		case pct != "":
-			r.scale, r.percent = 100, true
-		case scale != "":
-			r.scale, _ = strconv.ParseFloat(scale, 64)
-		}
-		switch {
-		case r.scale == 0 && (!csatStrongRe.MatchString(kw) || v > 5):
-			continue
-		case r.scale != 0 && (r.scale < 3 || r.scale > 100 || v > r.scale):
-			continue
-		}
-		out = append(out, r)
 	}
 	return out
+}
+
+// parseCSAT reads one csatRe match: the keyword kw, the number num, and
+// scale or pct ("%") when the match has one. ok is false when the match is
+// not a CSAT reading: a bare number after a weak keyword or above 5, a scale
+// below 3 or above 100, or a value above its scale.
+func parseCSAT(kw, num, scale, pct string) (csatReading, bool) {
+	v, err := strconv.ParseFloat(strings.Replace(num, ",", ".", 1), 64)
+	if err != nil {
+		return csatReading{}, false
+	}
+	r := csatReading{value: v}
+	switch {
+	case pct != "":
+		r.scale, r.percent = 100, true
+	case scale != "":
+		r.scale, _ = strconv.ParseFloat(scale, 64)
+	}
+	switch {
+	case r.scale == 0 && (!csatStrongRe.MatchString(kw) || v > 5):
+		return csatReading{}, false
+	case r.scale != 0 && (r.scale < 3 || r.scale > 100 || v > r.scale):
+		return csatReading{}, false
+	}
+	return r, true
 }
 
 // csatReason returns "CSAT 2 < 3" for the lowest reading when it is below

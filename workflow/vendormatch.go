@@ -1,6 +1,9 @@
 package workflow
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Finding the cloud vendor a message asks for or names.
 
@@ -99,4 +102,19 @@ func (c *Classifier) soleMention(t *kwText) string {
 		}
 	}
 	return found
+}
+
+// compileVendorNames compiles vendorNameList, longest name first, so that
+// "google cloud" wins over "google".
+func compileVendorNames() ([]kwVendorName, error) {
+	var names []kwVendorName
+	for _, n := range vendorNameList {
+		p, err := compileKwPhrase(n.name)
+		if err != nil {
+			return nil, fmt.Errorf("vendor name %q: %w", n.name, err) // a bug in vendorNameList
+		}
+		names = append(names, kwVendorName{vendor: n.vendor, strong: n.strong, kwPhrase: p})
+	}
+	slices.SortStableFunc(names, func(a, b kwVendorName) int { return len(b.words) - len(a.words) })
+	return names, nil
 }
