@@ -1,12 +1,26 @@
 package workflow
 
-import "strings"
+import (
+	"strings"
 
-// Ladders are the levels of each type, lowest first (§4).
+	"github.com/escalationd/escalationd/internal/config"
+)
+
+// Starting levels of §4: one above the sender's side.
+const (
+	technicalStartLevel = "Tier 2"
+	executiveStartLevel = "Team Lead"
+	vendorStartLevel    = "Case opened"
+)
+
+// Ladders are the levels of each type, lowest first (§4). They are read
+// from config, which owns the one table and checks the roster's level names
+// against it, so a level the engine climbs to is always one the roster may
+// name.
 var Ladders = map[Type][]string{
-	Technical: {"Tier 1", "Tier 2", "Tier 3", "Vendor"},
-	Executive: {"Customer", "Team Lead", "Manager", "Director", "VP"},
-	Vendor:    {"Case opened", "TAM/DSE/CE engaged", "Vendor investigating", "Resolved by vendor"},
+	Technical: config.Ladder(string(Technical)),
+	Executive: config.Ladder(string(Executive)),
+	Vendor:    config.Ladder(string(Vendor)),
 }
 
 // StartLevel is where a new escalation of type t starts (§4): Technical at

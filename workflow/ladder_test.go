@@ -35,6 +35,45 @@ func TestLaddersAreTheSpecTable(t *testing.T) {
 	}
 }
 
+// There is one ladder table, config's: the engine's Ladders are read from
+// it, and config accepts roster contacts at exactly the levels the engine can
+// reach. Were a second table to appear on either side and drift, this fails.
+func TestLaddersAreConfigs(t *testing.T) {
+	types := []Type{Technical, Executive, Vendor}
+	if len(Ladders) != len(types) {
+		t.Errorf("Ladders has %d types, want %d", len(Ladders), len(types))
+	}
+	for _, typ := range types {
+		if got, want := Ladders[typ], config.Ladder(string(typ)); len(got) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("Ladders[%s] = %q, config.Ladder = %q", typ, got, want)
+		}
+		for _, level := range Ladders[typ] {
+			cfg := config.Default()
+			cfg.Roster = rosterAt(typ, level)
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("roster contact at %s level %q: %v", typ, level, err)
+			}
+		}
+		cfg := config.Default()
+		cfg.Roster = rosterAt(typ, "Tier 9")
+		if cfg.Validate() == nil {
+			t.Errorf("config accepts %s level \"Tier 9\", which the engine never reaches", typ)
+		}
+	}
+}
+
+// rosterAt is a roster with one contact, at level of typ's ladder.
+func rosterAt(typ Type, level string) config.Roster {
+	m := map[string][]config.Contact{level: {{Email: "contact@example.com"}}}
+	switch typ {
+	case Technical:
+		return config.Roster{Technical: m}
+	case Executive:
+		return config.Roster{Executive: m}
+	}
+	return config.Roster{Vendor: m}
+}
+
 func TestLevelIndexAndNextLevel(t *testing.T) {
 	for typ, lad := range specLadders {
 		for i, level := range lad {

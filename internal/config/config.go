@@ -347,11 +347,3 @@ func (r Roster) levels(typ string) map[string][]Contact {
 	}
 	return nil
 }
-
-// ladders are the levels of each escalation type, in order (SPEC §4). The
-// workflow package owns the ladder; this copy only checks roster keys.
-var ladders = map[string][]string{
-	"technical": {"Tier 1", "Tier 2", "Tier 3", "Vendor"},
-	"executive": {"Customer", "Team Lead", "Manager", "Director", "VP"},
-	"vendor":    {"Case opened", "TAM/DSE/CE engaged", "Vendor investigating", "Resolved by vendor"},
-}
