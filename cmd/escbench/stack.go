@@ -19,12 +19,16 @@ import (
 // (internal/e2e/stack), when they run: Dovecot serves the escalation
 // mailbox, Postfix takes the acknowledgements and delivers them over LMTP to
 // jane@acme.test, each request coming from its own jane+NNNNN@acme.test.
+// Beside the raw fetch, a raw SMTP submission of as many acks (submit.go)
+// shows what Postfix alone costs.
 
 // stackSender is the address of request r against the stack.
 func stackSender(r int) string { return fmt.Sprintf("%s+%05d@acme.test", "jane", r) }
 
-// stackBench measures the raw baseline and `escalationd once` against the
-// stack; without one it says so in a row and returns no error.
+// stackBench measures, against the stack, the raw fetch baseline (a), the
+// raw SMTP submission (s) of as many acks as the daemon sends, and
+// `escalationd once` (b), with b as a multiple of a and of the slower of a
+// and s; without a stack it says so in a row and returns no error.
 func stackBench(o options, dir, bin string) ([]row, error) {
 	a, ok := stack.Env()
 	if !ok {
@@ -36,18 +40,18 @@ func stackBench(o options, dir, bin string) ([]row, error) {
 		return nil, err
 	}
 	defer release()
-	n := o.stackN
-	t := target{imapAddr: a.IMAP, smtpAddr: a.SMTP, user: stack.Escalations, pass: stack.EscalationsPass}
-	for _, mb := range []struct{ user, pass string }{{stack.Escalations, stack.EscalationsPass}, {stack.Jane, stack.CustomerPass}} {
+	for _, mb := range stackMailboxes {
 		if err := stack.Clear(a.IMAP, mb.user, mb.pass, "INBOX"); err != nil {
 			return nil, fmt.Errorf("clear %s: %w", mb.user, err)
 		}
 	}
 	defer func() {
-		stack.Clear(a.IMAP, stack.Escalations, stack.EscalationsPass, "INBOX")
-		stack.Clear(a.IMAP, stack.Jane, stack.CustomerPass, "INBOX")
+		for _, mb := range stackMailboxes {
+			stack.Clear(a.IMAP, mb.user, mb.pass, "INBOX")
+		}
 	}()
 
+	n := o.stackN
 	g := newGen(stackSender)
 	t0 := time.Now()
 	if err := appendAll(a.IMAP, g, n); err != nil {
@@ -56,44 +60,29 @@ func stackBench(o options, dir, bin string) ([]row, error) {
 	logf("stack: filled Dovecot INBOX with %d messages in %s", n, time.Since(t0).Round(time.Millisecond))
 
 	var rows []row
-	t0 = time.Now()
-	c, err := stack.Login(a.IMAP, t.user, t.pass)
-	if err != nil {
-		return nil, err
-	}
-	got, size, err := baseline(c)
-	baseTook := time.Since(t0)
-	if err != nil || got != n {
-		return rows, fmt.Errorf("stack baseline: %d of %d messages: %v", got, n, err)
-	}
-	logf("stack: baseline %d messages, %.1f MiB in %s", got, float64(size)/(1<<20), baseTook.Round(time.Millisecond))
-	rows = append(rows, row{
-		what: "(a) baseline against Dovecot", msgs: fmt.Sprint(n), took: dur(baseTook), rate: rate(n, baseTook),
-		rss: "n/a (in bench process)", notes: fmt.Sprintf("%.1f MiB fetched over 127.0.0.1", float64(size)/(1<<20)),
-	})
-
-	work := filepath.Join(dir, "stack")
-	cfg, err := writeConfig(work, t, "60s", 26214400)
+	fetch, fetchTook, err := stackFetchBench(a, n)
 	if err != nil {
 		return rows, err
 	}
-	logf("stack: running %s once --config %s", bin, cfg)
-	res, err := runOnce(bin, cfg, o.timeout, "")
+	rows = append(rows, fetch)
+	sub, subTook, err := stackSubmitBench(a, g.requests)
 	if err != nil {
-		return rows, fmt.Errorf("stack once: %w\n%s", err, tail(res.stderr, 20))
+		return rows, err
 	}
-	logf("stack: once exit %d in %s, peak RSS %s", res.code, res.took.Round(time.Millisecond), rssCell(res.maxRSS, res.hwm))
-	if res.code != 0 {
-		return rows, fmt.Errorf("stack once: exit %d; log tail:\n%s", res.code, tail(res.stderr, 20))
+	rows = append(rows, sub)
+	once, res, err := stackOnceBench(o, dir, bin, a, g)
+	if err != nil {
+		return rows, err
 	}
-	if err := verifyStore(filepath.Join(work, "data"), filepath.Join(work, "escalations"), g.requests); err != nil {
-		return rows, fmt.Errorf("stack verify: %w", err)
+	rows = append(rows, once, row{what: "ratio b/a against Dovecot + Postfix (time)", took: times(res.took, fetchTook)})
+	slower, base := "a", fetchTook
+	if subTook > fetchTook {
+		slower, base = "s", subTook
 	}
 	rows = append(rows, row{
-		what: "(b) `escalationd once` against Dovecot + Postfix", msgs: fmt.Sprint(n), took: dur(res.took), rate: rate(n, res.took),
-		rss:   rssCell(res.maxRSS, res.hwm),
-		notes: fmt.Sprintf("verified: exit 0, %d acks accepted by Postfix (outbox: sent), every tracking file", g.requests),
-	}, row{what: "ratio b/a against Dovecot + Postfix (time)", took: fmt.Sprintf("%.1f×", res.took.Seconds()/baseTook.Seconds())})
+		what: "ratio b/max(a, s) against Dovecot + Postfix (time)", took: times(res.took, base),
+		notes: fmt.Sprintf("daemon wall time ÷ the slower raw baseline (%s)", slower),
+	})
 
 	// Postfix goes on delivering the acks to jane over LMTP: wait, so
 	// that clearing her mailbox leaves nothing behind.
@@ -103,6 +92,100 @@ func stackBench(o options, dir, bin string) ([]row, error) {
 		logf("stack: acks still on their way to %s: %v", stack.Jane, err)
 	}
 	return rows, nil
+}
+
+// stackMailboxes are emptied before and after a stack run: the backlog's,
+// and the one the acks are delivered to.
+var stackMailboxes = []struct{ user, pass string }{
+	{stack.Escalations, stack.EscalationsPass},
+	{stack.Jane, stack.CustomerPass},
+}
+
+// stackFetchBench measures the raw fetch baseline (a) on the n messages of
+// the escalation mailbox in Dovecot.
+func stackFetchBench(a stack.Addrs, n int) (row, time.Duration, error) {
+	t0 := time.Now()
+	c, err := stack.Login(a.IMAP, stack.Escalations, stack.EscalationsPass)
+	if err != nil {
+		return row{}, 0, err
+	}
+	got, size, err := baseline(c)
+	took := time.Since(t0)
+	if err != nil || got != n {
+		return row{}, took, fmt.Errorf("stack baseline: %d of %d messages: %v", got, n, err)
+	}
+	logf("stack: baseline %d messages, %.1f MiB in %s", got, float64(size)/(1<<20), took.Round(time.Millisecond))
+	return row{
+		what: "(a) baseline against Dovecot", msgs: fmt.Sprint(n), took: dur(took), rate: rate(n, took),
+		rss: "n/a (in bench process)", notes: fmt.Sprintf("%.1f MiB fetched over 127.0.0.1", float64(size)/(1<<20)),
+	}, took, nil
+}
+
+// stackSubmitBench measures the raw SMTP submission (s) to Postfix of as
+// many acks as the daemon will send for the backlog, to the same
+// recipients, timed as the daemon's run is: until Postfix has accepted the
+// last. Then it waits, untimed, until Dovecot holds them all and empties
+// jane's mailbox again, so that the daemon finds Postfix idle and counts
+// only its own acks.
+func stackSubmitBench(a stack.Addrs, acks int) (row, time.Duration, error) {
+	mails, err := ackMails(acks, stackSender)
+	if err != nil {
+		return row{}, 0, err
+	}
+	size := 0
+	for _, m := range mails {
+		size += len(m.data)
+	}
+	t0 := time.Now()
+	conns, err := submit(a.SMTP, mails)
+	took := time.Since(t0)
+	if err != nil {
+		return row{}, took, fmt.Errorf("stack submission: %w", err)
+	}
+	logf("stack: submitted %d acks over %d SMTP connections in %s", acks, conns, took.Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := waitCount(ctx, a.IMAP, stack.Jane, stack.CustomerPass, acks); err != nil {
+		return row{}, took, fmt.Errorf("stack submission: delivery to %s: %w", stack.Jane, err)
+	}
+	if err := stack.Clear(a.IMAP, stack.Jane, stack.CustomerPass, "INBOX"); err != nil {
+		return row{}, took, fmt.Errorf("clear %s: %w", stack.Jane, err)
+	}
+	return row{
+		what: "(s) baseline: go-smtp submission of the acks to Postfix", msgs: fmt.Sprint(acks), took: dur(took), rate: rate(acks, took),
+		rss: "n/a (in bench process)",
+		notes: fmt.Sprintf("%d ack-sized mails (%.1f KiB each) over %d connections, up to %d at once and %d per connection as the daemon's outbox; until Postfix accepted the last",
+			acks, float64(size)/float64(acks)/1024, conns, submitConnections, mailsPerConnection),
+	}, took, nil
+}
+
+// stackOnceBench runs `escalationd once` (b) on the backlog g in Dovecot,
+// sending to Postfix, and verifies what it did.
+func stackOnceBench(o options, dir, bin string, a stack.Addrs, g *gen) (row, result, error) {
+	n := o.stackN
+	t := target{imapAddr: a.IMAP, smtpAddr: a.SMTP, user: stack.Escalations, pass: stack.EscalationsPass}
+	work := filepath.Join(dir, "stack")
+	cfg, err := writeConfig(work, t, "60s", 26214400)
+	if err != nil {
+		return row{}, result{}, err
+	}
+	logf("stack: running %s once --config %s", bin, cfg)
+	res, err := runOnce(bin, cfg, o.timeout, "")
+	if err != nil {
+		return row{}, res, fmt.Errorf("stack once: %w\n%s", err, tail(res.stderr, 20))
+	}
+	logf("stack: once exit %d in %s, peak RSS %s", res.code, res.took.Round(time.Millisecond), rssCell(res.maxRSS, res.hwm))
+	if res.code != 0 {
+		return row{}, res, fmt.Errorf("stack once: exit %d; log tail:\n%s", res.code, tail(res.stderr, 20))
+	}
+	if err := verifyStore(filepath.Join(work, "data"), filepath.Join(work, "escalations"), g.requests); err != nil {
+		return row{}, res, fmt.Errorf("stack verify: %w", err)
+	}
+	return row{
+		what: "(b) `escalationd once` against Dovecot + Postfix", msgs: fmt.Sprint(n), took: dur(res.took), rate: rate(n, res.took),
+		rss:   rssCell(res.maxRSS, res.hwm),
+		notes: fmt.Sprintf("verified: exit 0, %d acks accepted by Postfix (outbox: sent), every tracking file", g.requests),
+	}, res, nil
 }
 
 // appendAll APPENDs n generated messages to the escalation mailbox, in
