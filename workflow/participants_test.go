@@ -77,13 +77,12 @@ func isParticipant(t *testing.T, e *Engine, id int64, email string) bool {
 // store: a test overrides an operation of the port to watch it or to make
 // it fail.
 func wrapStore(e *Engine, wrap func(Tx) Tx) {
-	e.st = wrappedStore{Store: e.st, rawDB: e.st.(rawDB), wrap: wrap}
+	e.st = wrappedStore{Store: e.st, wrap: wrap}
 }
 
 type wrappedStore struct {
 	Store
-	rawDB // for the core's reads not yet behind the port
-	wrap  func(Tx) Tx
+	wrap func(Tx) Tx
 }
 
 func (s wrappedStore) Update(ctx context.Context, fn func(Tx) error) error {

@@ -88,8 +88,6 @@ type Tx interface {
 	ListTx
 	ViewTx
 	ActionTx
-
-	rawSQL
 }
 
 // MessageTx records fetched messages and what became of them.

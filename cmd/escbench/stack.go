@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	_ "modernc.org/sqlite" // to read the daemon's store
 
 	"github.com/escalationd/escalationd/internal/e2e/stack"
+	"github.com/escalationd/escalationd/internal/store/sqlite"
+	"github.com/escalationd/escalationd/workflow"
 )
 
 // The same backlog against the e2e suite's Dovecot and Postfix
@@ -231,14 +232,26 @@ func appendAll(addr string, g *gen, n int) error {
 // accepted (and nothing failed or waits), and that each has its tracking
 // file.
 func verifyStore(dataDir, escDir string, requests int) error {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "escalationd.db")+"?mode=ro")
+	st, err := sqlite.Open(dataDir)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	var sent, other int
-	if err := db.QueryRow(`SELECT count(*) FILTER (WHERE status = 'sent' AND kind = 'ack'), count(*) FILTER (WHERE status <> 'sent') FROM outbox`).Scan(&sent, &other); err != nil {
+	defer st.Close()
+	var mails []workflow.OutboxItem
+	if err := st.Read(context.Background(), func(tx workflow.Tx) error {
+		mails, err = tx.Outbox()
 		return err
+	}); err != nil {
+		return err
+	}
+	var sent, other int
+	for _, m := range mails {
+		switch {
+		case m.Status == "sent" && m.Kind == "ack":
+			sent++
+		case m.Status != "sent":
+			other++
+		}
 	}
 	if sent != requests || other != 0 {
 		return fmt.Errorf("outbox: %d acks sent, %d mails not sent; want %d and 0", sent, other, requests)

@@ -340,9 +340,6 @@ func (s *Store) migrate() error {
 	return nil
 }
 
-// DB is the database, for the core's queries not yet behind the port.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // SchemaVersion is the number of migrations applied.
 func (s *Store) SchemaVersion() (int, error) {
 	var v int
