@@ -27,7 +27,7 @@ func childEngine(t *testing.T, escDir, dataDir string, log *slog.Logger) (config
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := workflow.New(st, cfg, tmpl, time.Now, log)
+	eng, err := workflow.New(st, workflow.OptionsFrom(cfg).With(tmpl, time.Now, log))
 	if err != nil {
 		t.Fatal(err)
 	}

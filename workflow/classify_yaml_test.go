@@ -46,7 +46,7 @@ escalation:
 			defer st.Close()
 			tmpl, _ := templates.Load("")
 			c := &clock{t: t0}
-			e, err := New(st, cfg, tmpl, c.now, nil)
+			e, err := New(st, OptionsFrom(cfg).With(tmpl, c.now, nil))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,7 @@ import (
 // and keeps the tracking files. Its methods are safe for concurrent use.
 type Engine struct {
 	st     Store
-	cfg    config.Config
+	cfg    Options
 	loc    *time.Location
 	tmpl   *templates.Set
 	now    func() time.Time
@@ -49,9 +49,13 @@ type Engine struct {
 	stale atomic.Bool
 }
 
-// New returns an engine over st. now is the clock (time.Now in main); log may
-// be nil (slog.Default()). cfg must be validated.
-func New(st Store, cfg config.Config, tmpl *templates.Set, now func() time.Time, log *slog.Logger) (*Engine, error) {
+// New returns an engine over st, configured by opts, which must come from a
+// validated configuration (OptionsFrom).
+func New(st Store, opts Options) (*Engine, error) {
+	cfg, tmpl, now, log := opts, opts.Templates, opts.Now, opts.Log
+	if now == nil {
+		now = time.Now
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -59,7 +63,7 @@ func New(st Store, cfg config.Config, tmpl *templates.Set, now func() time.Time,
 	if err != nil {
 		return nil, fmt.Errorf("escalation.timezone: %w", err)
 	}
-	from, err := mail.ParseAddress(cfg.SMTP.From)
+	from, err := mail.ParseAddress(cfg.Mail.From)
 	if err != nil {
 		return nil, fmt.Errorf("smtp.from: %w", err)
 	}

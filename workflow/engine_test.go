@@ -38,7 +38,7 @@ func newTestEngine(t *testing.T, edit func(*config.Config)) (*Engine, *clock) {
 		t.Fatal(err)
 	}
 	c := &clock{t: t0}
-	e, err := New(st, cfg, tmpl, c.now, nil)
+	e, err := New(st, OptionsFrom(cfg).With(tmpl, c.now, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestOutboxRetriesThenSends(t *testing.T) {
 	if st.Sent != 0 || st.Pending != 1 {
 		t.Fatalf("flush before the retry is due sent something: %+v", st)
 	}
-	c.t = c.t.Add(e.cfg.SMTP.RetryMax + time.Minute)
+	c.t = c.t.Add(e.cfg.Mail.RetryMax + time.Minute)
 	st, _ = e.FlushOutbox(context.Background(), m, false)
 	// The roster notification went out on the first flush; the ack now.
 	if st.Sent != 1 || st.Pending != 0 || len(m.sent) != 2 || m.sent[1].MessageID != queuedID {

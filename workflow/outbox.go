@@ -48,7 +48,7 @@ const outboxFailStreak = 3
 // outboxBackoff is the wait before retry number attempts: smtp.retry_min,
 // doubling, capped at smtp.retry_max, with jitter.
 func (e *Engine) outboxBackoff(attempts int) time.Duration {
-	lo, hi := e.cfg.SMTP.RetryMin, e.cfg.SMTP.RetryMax
+	lo, hi := e.cfg.Mail.RetryMin, e.cfg.Mail.RetryMax
 	if lo <= 0 {
 		lo = 30 * time.Second
 	}

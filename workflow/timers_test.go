@@ -363,7 +363,7 @@ func openDiskEngine(t testing.TB, cfg config.Config, c *clock) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(st, cfg, tmpl, c.now, nil)
+	e, err := New(st, OptionsFrom(cfg).With(tmpl, c.now, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func build(cfg config.Config, now func() time.Time, log *slog.Logger) (*daemon, 
 	if err != nil {
 		return nil, err
 	}
-	eng, err := workflow.New(st, cfg, tmpl, now, log)
+	eng, err := workflow.New(st, workflow.OptionsFrom(cfg).With(tmpl, now, log))
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -58,7 +58,7 @@ func TestParseAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := workflow.New(st, cfg, tmpl, time.Now, nil)
+	e, err := workflow.New(st, workflow.OptionsFrom(cfg).With(tmpl, time.Now, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func mailEngine(t *testing.T, st workflow.Store, now *time.Time) *workflow.Engin
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := workflow.New(st, cfg, tmpl, func() time.Time { return *now }, slog.New(slog.DiscardHandler))
+	e, err := workflow.New(st, workflow.OptionsFrom(cfg).With(tmpl, func() time.Time { return *now }, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
