@@ -9,7 +9,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	_ "modernc.org/sqlite" // to read the daemon's store
 
 	"github.com/escalationd/escalationd/internal/e2e/stack"
 	"github.com/escalationd/escalationd/internal/store/sqlite"
