@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"Participants", testParticipants},
 		{"Enqueue", testEnqueue},
 		{"SendEmpty", testSendEmpty},
+		{"SendPath", testSendPath},
 		{"RateEvents", testRateEvents},
 		{"ReplyKeySecrets", testReplyKeySecrets},
 		{"ListReads", testListReads},
