@@ -846,14 +846,3 @@ func salutation(displayName, customerName, email string) string {
 	}
 	return "Customer"
 }
-
-// OneLine folds CR, LF and other control characters to spaces, so untrusted
-// text stays on one line of a header or a terminal.
-func OneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
