@@ -682,6 +682,12 @@ func cutUTF8(s string, n int) string {
 // tidyText normalises line endings to \n, drops control characters other
 // than tab, trims trailing blanks from every line and, when collapse is set,
 // keeps at most one blank line in a row.
+//
+// It does not use workflow.ControlRune, the set for one-line values: a body
+// keeps its line breaks and tabs, form feed and vertical tab become line
+// breaks, and only C0 and DEL are dropped here. C1 and U+2028/U+2029 stay,
+// as they did: the tracking file, where a body is written, folds them
+// (workflow's markdown quoting uses ControlRune).
 func tidyText(s string, collapse bool) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")

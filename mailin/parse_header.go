@@ -31,10 +31,10 @@ func (p *parser) headers(h message.Header) {
 			// The trust boundary parses these itself (RFC 8601): decoding
 			// would turn an encoded word in a comment into a result (§11).
 			in.AuthResults = append(in.AuthResults, fs.Value())
-			in.Header[k] = append(in.Header[k], controlsToSpaces(fs.Value()))
+			in.Header[k] = append(in.Header[k], workflow.OneLine(fs.Value()))
 			continue
 		}
-		in.Header[k] = append(in.Header[k], controlsToSpaces(p.decodeText("", fs.Value())))
+		in.Header[k] = append(in.Header[k], workflow.OneLine(p.decodeText("", fs.Value())))
 	}
 
 	in.Subject = oneLine(p.decodeText("Subject", h.Get("Subject")))
@@ -507,22 +507,10 @@ func percentDecode(s string) []byte {
 	return b
 }
 
-// controlsToSpaces replaces control characters (C0, DEL, C1) and the Unicode
-// line and paragraph separators with spaces, so a value can never start a new
-// line wherever it is written.
-func controlsToSpaces(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-// oneLine is controlsToSpaces with runs of spaces collapsed and the ends
+// oneLine is workflow.OneLine with runs of spaces collapsed and the ends
 // trimmed: for subjects and display names.
 func oneLine(s string) string {
-	s = controlsToSpaces(s)
+	s = workflow.OneLine(s)
 	var b strings.Builder
 	space := false
 	for _, r := range s {

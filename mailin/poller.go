@@ -9,11 +9,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"time"
 
+	"github.com/escalationd/escalationd/internal/backoff"
 	"github.com/escalationd/escalationd/workflow"
 )
 
@@ -105,17 +105,17 @@ func (p *Poller) addr() string { return net.JoinHostPort(p.opts.Host, strconv.It
 // backoff; a refused login waits the longest backoff at once. Run returns nil
 // when ctx ends.
 func (p *Poller) Run(ctx context.Context) error {
-	b := backoff{min: time.Second, max: p.opts.MaxBackoff}
+	b := backoff.Backoff{Min: time.Second, Max: p.opts.MaxBackoff}
 	for {
 		err := p.session(ctx, &b)
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := b.next()
+		wait := b.Next()
 		var le localError
 		switch {
 		case errors.Is(err, ErrAuth):
-			wait = b.max
+			wait = b.Max
 			p.log.Error("IMAP login refused; check imap.username and the password", "server", p.addr(), "retry_in", wait, "err", err)
 		case errors.As(err, &le):
 			p.log.Error("cannot handle mail: local disk or store error; the mail stays unhandled on the server and is retried",
@@ -146,7 +146,7 @@ func local(err error) error {
 }
 
 // session runs cycles on one connection until it fails or ctx ends.
-func (p *Poller) session(ctx context.Context, b *backoff) error {
+func (p *Poller) session(ctx context.Context, b *backoff.Backoff) error {
 	sess, err := p.Connect(ctx)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (p *Poller) session(ctx context.Context, b *backoff) error {
 		if _, err := sess.cycle(ctx, false); err != nil {
 			return err
 		}
-		b.reset()
+		b.Reset()
 		if ctx.Err() != nil {
 			sess.Logout()
 			return nil
@@ -177,14 +177,3 @@ func (p *Poller) session(ctx context.Context, b *backoff) error {
 
 // shutdownGrace is how long a session may go on after shutdown began.
 const shutdownGrace = 7 * time.Second
-
-// backoff is a capped exponential delay, jittered up to 20% below, so
-// reconnecting clients spread out and the cap holds.
-type backoff struct{ min, max, cur time.Duration }
-
-func (b *backoff) next() time.Duration {
-	b.cur = min(max(2*b.cur, b.min), b.max)
-	return b.cur - time.Duration(rand.Int64N(int64(b.cur/5)+1))
-}
-
-func (b *backoff) reset() { b.cur = 0 }

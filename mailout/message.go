@@ -209,10 +209,10 @@ func parseEmail(s string) (string, error) {
 }
 
 // cleanHeader makes s safe as one header value: invalid UTF-8 is replaced,
-// and every run of control characters (CR, LF, TAB, NUL, DEL, C1, the
-// Unicode line and paragraph separators) becomes a single space, so the value
-// can never end the header field or start another one. Outer space is
-// trimmed.
+// and every run of control characters (workflow.ControlRune: CR, LF, TAB,
+// NUL, DEL, C1, the Unicode line and paragraph separators) becomes a single
+// space, so the value can never end the header field or start another one.
+// Outer space is trimmed.
 func cleanHeader(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
@@ -221,7 +221,7 @@ func cleanHeader(s string) string {
 	b.Grow(len(s))
 	inRun := false
 	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if workflow.ControlRune(r) {
 			if !inRun {
 				b.WriteByte(' ')
 			}

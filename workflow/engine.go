@@ -814,9 +814,9 @@ func (e *Engine) signature(t Type, level string) templates.Signature {
 	return templates.Signature{Name: name, Contact: []string{e.cfg.Escalation.Address}}
 }
 
-// fieldTime writes t as the tracking file and mail do: "2026-11-28 18:05 UTC".
+// fieldTime writes t as the tracking file and mail do (FormatTime).
 func (e *Engine) fieldTime(t time.Time) string {
-	return t.In(e.loc).Format("2006-01-02 15:04 MST")
+	return FormatTime(t, e.loc)
 }
 
 // durationWords writes an interval as people say it: "4 hours", "90 minutes".
@@ -849,15 +849,4 @@ func salutation(displayName, customerName, email string) string {
 		return OneLine(n)
 	}
 	return "Customer"
-}
-
-// OneLine folds CR, LF and other control characters to spaces, so untrusted
-// text stays on one line of a header or a terminal.
-func OneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -21,8 +21,8 @@ const maxNameBytes = 120
 
 // SafeFileName turns an untrusted attachment name into one that is safe to
 // create inside an escalation's folder: the base name only (no separators, no
-// traversal); no control characters (C0, DEL, C1), line separators or
-// invisible and bidi characters (invisibleRune: the Unicode format
+// traversal); no control characters (ControlRune: C0, DEL, C1, line
+// separators) or invisible and bidi characters (invisibleRune: the Unicode format
 // characters, such as U+202E, which would show "invoice\u202Egpj.exe" as
 // "invoiceexe.jpg", or U+200B); in Unicode NFC, so that an "é" sent
 // decomposed is the same name as one sent composed; no leading dots or
@@ -36,7 +36,7 @@ func SafeFileName(name string) string {
 	}
 	name = strings.Map(func(r rune) rune {
 		switch {
-		case unicode.IsControl(r), r == '\u2028', r == '\u2029', invisibleRune(r):
+		case ControlRune(r), invisibleRune(r):
 			return -1
 		case strings.ContainsRune(`:*?"<>|`, r):
 			return '_'

@@ -3,7 +3,6 @@ package workflow
 import (
 	"net/url"
 	"strings"
-	"unicode"
 )
 
 // Escaping of untrusted text for the tracking file (§9).
@@ -71,9 +70,10 @@ func EscapeBlock(s string) string {
 	return b.String()
 }
 
-// sanitizeText makes s valid UTF-8, turns control characters into spaces (except
-// '\n' and '\t' when keepLines is set) and drops invisible and bidi
-// characters.
+// sanitizeText makes s valid UTF-8, turns control characters (ControlRune)
+// into spaces (except '\n' and '\t' when keepLines is set) and drops
+// invisible and bidi characters: the shared set, plus invisibleRune because
+// the tracking file is read by people who must see what was written.
 func sanitizeText(s string, keepLines bool) string {
 	if plainASCII(s, keepLines) {
 		return s // nothing to change: most text is like this
@@ -87,7 +87,7 @@ func sanitizeText(s string, keepLines bool) string {
 			b.WriteRune(r)
 		case invisibleRune(r):
 			// dropped
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+		case ControlRune(r):
 			b.WriteByte(' ')
 		default:
 			b.WriteRune(r)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/escalationd/escalationd/internal/backoff"
 )
 
 // Mailer delivers queued mail. mailout.Sender is the real one.
@@ -46,21 +47,16 @@ const MaxUnrecorded = 2 * smtpConnections
 const outboxFailStreak = 3
 
 // outboxBackoff is the wait before retry number attempts: smtp.retry_min,
-// doubling, capped at smtp.retry_max, with jitter.
+// doubling, capped at smtp.retry_max (or retry_min, if that is longer), with
+// jitter.
 func (e *Engine) outboxBackoff(attempts int) time.Duration {
 	lo, hi := e.cfg.Mail.RetryMin, e.cfg.Mail.RetryMax
 	if lo <= 0 {
 		lo = 30 * time.Second
 	}
-	hi = max(hi, lo)
-	d := lo
-	for i := 1; i < attempts && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
 	// Up to 20% less, so a fleet of queued mail does not retry in one
 	// burst, and the cap holds.
-	return d - time.Duration(rand.Int64N(int64(d/5)+1))
+	return backoff.Delay(lo, max(hi, lo), attempts)
 }
 
 type queued struct {

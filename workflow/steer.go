@@ -111,7 +111,7 @@ func (e *Engine) reply(tx Tx, id int64, in *Inbound, via string, now time.Time) 
 					return err
 				}
 			}
-			return e.command(tx, s, c, actor, in, now)
+			return e.command(tx, s, c, actor, now)
 		})
 		if errors.Is(err, errCommand) {
 			*s, pending = before, wasPending
@@ -172,162 +172,232 @@ func (s *Escalation) restartClocks(now time.Time) {
 // command applies one staff command to s within tx. It returns an error
 // wrapping errCommand when the command is unknown, malformed or not allowed
 // now; any other error aborts the whole message.
-func (e *Engine) command(tx Tx, s *Escalation, c Command, actor string, in *Inbound, now time.Time) error {
+func (e *Engine) command(tx Tx, s *Escalation, c Command, actor string, now time.Time) error {
+	handle, known := commands[c.Name]
+	if !known {
+		return failf("unknown command /%s", c.Name)
+	}
 	if s.Status == StatusResolved && c.Name != "reopen" && c.Name != "note" {
-		if _, known := commandNames[c.Name]; known {
-			return failf("not allowed in a RESOLVED escalation (only /reopen and /note are)")
-		}
+		return failf("not allowed in a RESOLVED escalation (only /reopen and /note are)")
 	}
-	tl := func(text string) error { return addTimeline(tx, s.ID, now, text+" (by "+actor+")", actor) }
-	switch c.Name {
-	case "ack":
-		if s.Status == StatusEscalated {
-			s.Status = StatusActive
-		}
-		return tl("Acknowledged at " + s.Level + ", status ACTIVE")
-	case "escalate":
-		next, ok := NextLevel(s.Type, s.Level)
-		if !ok {
-			return failf("already at the top of the %s ladder (%s)", s.Type, s.Level)
-		}
-		reason := "escalated by " + actor
-		if c.Arg != "" {
-			reason += ": " + c.Arg
-		}
-		return e.changeLevel(tx, s, next, reason, actor, now)
-	case "level":
-		i := LevelIndex(s.Type, c.Arg)
-		if i < 0 {
-			return failf("%q is not a level of the %s ladder %s", c.Arg, s.Type, levelNames(s.Type))
-		}
-		level := Ladders[s.Type][i]
-		if level == s.Level {
-			return failf("already at level %s", level)
-		}
-		return e.changeLevel(tx, s, level, "level set by "+actor, actor, now)
-	case "type":
-		t, ok := ParseType(c.Arg)
-		if !ok {
-			return failf("type must be technical, executive or vendor, not %q", c.Arg)
-		}
-		if t == s.Type {
-			return failf("already %s", t)
-		}
-		if err := tl(fmt.Sprintf("Type changed %s → %s", s.Type, t)); err != nil {
-			return err
-		}
-		s.Type = t
-		return e.changeLevel(tx, s, StartLevel(t), "type changed to "+string(t)+" by "+actor, actor, now)
-	case "assign":
-		owner := strings.TrimSpace(c.Arg)
-		if strings.TrimPrefix(owner, "@") == "" || strings.ContainsAny(owner, " \t") {
-			return failf("usage: /assign @owner")
-		}
-		if !strings.HasPrefix(owner, "@") {
-			owner = "@" + owner
-		}
-		s.Owner = owner
-		s.tick(6) // next tier engineer assigned
-		return tl("Assigned to " + owner)
-	case "action":
-		text, owner := splitOwner(c.Arg)
-		if text == "" || owner == "" {
-			return failf("usage: /action TEXT @owner")
-		}
-		n, err := tx.AddAction(s.ID, text, owner)
-		if err != nil {
-			return err
-		}
-		return tl(fmt.Sprintf("Action %d added: %s - %s", n, text, owner))
-	case "done":
-		n, err := strconv.Atoi(c.Arg)
-		if err != nil {
-			return failf("usage: /done N (the action's number)")
-		}
-		ok, err := tx.CompleteAction(s.ID, n)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return failf("there is no action %d", n)
-		}
-		return tl(fmt.Sprintf("Action %d done", n))
-	case "plan":
-		if c.Arg == "" {
-			return failf("usage: /plan TEXT")
-		}
-		if _, err := tx.AddPlan(s.ID, c.Arg); err != nil {
-			return err
-		}
-		return tl("Resolution plan: " + c.Arg)
-	case "update":
-		if c.Arg == "" {
-			return failf("usage: /update TEXT (what the customer is told)")
-		}
-		tag := e.Tag(s.ID)
-		n, err := rateCount(tx, rateUpdate, tag, now)
-		if err != nil {
-			return err
-		}
-		if limit := e.cfg.Limits.UpdatesPerEscalationPerHour; n >= limit {
-			return fmt.Errorf("%w (%d sent in the last hour, limits.updates_per_escalation_per_hour is %d): nothing sent, the update clock unchanged", errUpdateLimit, n, limit)
-		}
-		if err := rateNote(tx, rateUpdate, tag, now); err != nil {
-			return err
-		}
-		s.NextUpdate = now.Add(s.UpdateEvery)
-		s.tick(5) // customer expectation set
-		if err := e.queueUpdate(tx, s, c.Arg, now); err != nil {
-			return err
-		}
-		return tl("Customer update sent; next update due " + e.fieldTime(s.NextUpdate))
-	case "update-every":
-		d, err := time.ParseDuration(c.Arg)
-		if err != nil || d < time.Minute {
-			return failf("usage: /update-every 2h (a duration of a minute or more)")
-		}
-		s.UpdateEvery = d
-		s.NextUpdate = now.Add(d)
-		return tl("Updates every " + durationWords(d) + "; next update due " + e.fieldTime(s.NextUpdate))
-	case "vendor":
-		return e.vendorCommand(tx, s, c, actor, now)
-	case "check":
-		n, err := strconv.Atoi(c.Arg)
-		if err != nil || n < 1 || n > len(ChecklistItems) {
-			return failf("usage: /check N, N from 1 to %d", len(ChecklistItems))
-		}
-		s.tick(n)
-		return tl(fmt.Sprintf("Checklist %d ticked: %s", n, ChecklistItems[n-1]))
-	case "note":
-		if c.Arg == "" {
-			return failf("usage: /note TEXT")
-		}
-		return tl("Note: " + c.Arg)
-	case "resolve":
-		s.Status = StatusResolved
-		s.ResolvedAt = now
-		s.NextUpdate = time.Time{} // no update is due: "Next Update Due: none"
-		text := "Resolved, status RESOLVED"
-		if c.Arg != "" {
-			text += ": " + c.Arg
-		}
-		return tl(text)
-	case "reopen":
-		if s.Status != StatusResolved {
-			return failf("only a RESOLVED escalation can be reopened; this one is %s", s.Status)
-		}
-		s.Status = StatusActive
-		s.ResolvedAt = time.Time{}
-		s.restartClocks(now)
-		return tl("Reopened, status ACTIVE; SLA and update clocks restarted")
-	}
-	return failf("unknown command /%s", c.Name)
+	return handle(e, commandCall{tx: tx, s: s, c: c, actor: actor, now: now})
 }
 
-// commandNames are the commands of §6.
-var commandNames = map[string]struct{}{
-	"ack": {}, "escalate": {}, "level": {}, "type": {}, "assign": {}, "action": {}, "done": {}, "plan": {},
-	"update": {}, "update-every": {}, "vendor": {}, "check": {}, "note": {}, "resolve": {}, "reopen": {},
+// commands are the staff commands of §6, each with its handler: a command
+// is known exactly when it is handled.
+var commands = map[string]func(*Engine, commandCall) error{
+	"ack":          (*Engine).ackCommand,
+	"escalate":     (*Engine).escalateCommand,
+	"level":        (*Engine).levelCommand,
+	"type":         (*Engine).typeCommand,
+	"assign":       (*Engine).assignCommand,
+	"action":       (*Engine).actionCommand,
+	"done":         (*Engine).doneCommand,
+	"plan":         (*Engine).planCommand,
+	"update":       (*Engine).updateCommand,
+	"update-every": (*Engine).updateEveryCommand,
+	"vendor":       (*Engine).vendorCommand,
+	"check":        (*Engine).checkCommand,
+	"note":         (*Engine).noteCommand,
+	"resolve":      (*Engine).resolveCommand,
+	"reopen":       (*Engine).reopenCommand,
+}
+
+// commandCall is one staff command being applied: the escalation, the
+// command, who sent it and when, in the message's transaction.
+type commandCall struct {
+	tx    Tx
+	s     *Escalation
+	c     Command
+	actor string
+	now   time.Time
+}
+
+// timeline adds text to the escalation's timeline, signed by the actor.
+func (k commandCall) timeline(text string) error {
+	return addTimeline(k.tx, k.s.ID, k.now, text+" (by "+k.actor+")", k.actor)
+}
+
+// ackCommand is /ack: an ESCALATED escalation becomes ACTIVE.
+func (e *Engine) ackCommand(k commandCall) error {
+	if k.s.Status == StatusEscalated {
+		k.s.Status = StatusActive
+	}
+	return k.timeline("Acknowledged at " + k.s.Level + ", status ACTIVE")
+}
+
+// escalateCommand is /escalate [REASON]: one level up the ladder.
+func (e *Engine) escalateCommand(k commandCall) error {
+	next, ok := NextLevel(k.s.Type, k.s.Level)
+	if !ok {
+		return failf("already at the top of the %s ladder (%s)", k.s.Type, k.s.Level)
+	}
+	reason := "escalated by " + k.actor
+	if k.c.Arg != "" {
+		reason += ": " + k.c.Arg
+	}
+	return e.changeLevel(k.tx, k.s, next, reason, k.actor, k.now)
+}
+
+// levelCommand is /level LEVEL: to any level of the ladder.
+func (e *Engine) levelCommand(k commandCall) error {
+	i := LevelIndex(k.s.Type, k.c.Arg)
+	if i < 0 {
+		return failf("%q is not a level of the %s ladder %s", k.c.Arg, k.s.Type, levelNames(k.s.Type))
+	}
+	level := Ladders[k.s.Type][i]
+	if level == k.s.Level {
+		return failf("already at level %s", level)
+	}
+	return e.changeLevel(k.tx, k.s, level, "level set by "+k.actor, k.actor, k.now)
+}
+
+// typeCommand is /type TYPE: another ladder, from its first level.
+func (e *Engine) typeCommand(k commandCall) error {
+	t, ok := ParseType(k.c.Arg)
+	if !ok {
+		return failf("type must be technical, executive or vendor, not %q", k.c.Arg)
+	}
+	if t == k.s.Type {
+		return failf("already %s", t)
+	}
+	if err := k.timeline(fmt.Sprintf("Type changed %s → %s", k.s.Type, t)); err != nil {
+		return err
+	}
+	k.s.Type = t
+	return e.changeLevel(k.tx, k.s, StartLevel(t), "type changed to "+string(t)+" by "+k.actor, k.actor, k.now)
+}
+
+// assignCommand is /assign @owner.
+func (e *Engine) assignCommand(k commandCall) error {
+	owner := strings.TrimSpace(k.c.Arg)
+	if strings.TrimPrefix(owner, "@") == "" || strings.ContainsAny(owner, " \t") {
+		return failf("usage: /assign @owner")
+	}
+	if !strings.HasPrefix(owner, "@") {
+		owner = "@" + owner
+	}
+	k.s.Owner = owner
+	k.s.tick(6) // next tier engineer assigned
+	return k.timeline("Assigned to " + owner)
+}
+
+// actionCommand is /action TEXT @owner: a numbered action item.
+func (e *Engine) actionCommand(k commandCall) error {
+	text, owner := splitOwner(k.c.Arg)
+	if text == "" || owner == "" {
+		return failf("usage: /action TEXT @owner")
+	}
+	n, err := k.tx.AddAction(k.s.ID, text, owner)
+	if err != nil {
+		return err
+	}
+	return k.timeline(fmt.Sprintf("Action %d added: %s - %s", n, text, owner))
+}
+
+// doneCommand is /done N: action N is done.
+func (e *Engine) doneCommand(k commandCall) error {
+	n, err := strconv.Atoi(k.c.Arg)
+	if err != nil {
+		return failf("usage: /done N (the action's number)")
+	}
+	ok, err := k.tx.CompleteAction(k.s.ID, n)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return failf("there is no action %d", n)
+	}
+	return k.timeline(fmt.Sprintf("Action %d done", n))
+}
+
+// planCommand is /plan TEXT: a line of the resolution plan.
+func (e *Engine) planCommand(k commandCall) error {
+	if k.c.Arg == "" {
+		return failf("usage: /plan TEXT")
+	}
+	if _, err := k.tx.AddPlan(k.s.ID, k.c.Arg); err != nil {
+		return err
+	}
+	return k.timeline("Resolution plan: " + k.c.Arg)
+}
+
+// updateCommand is /update TEXT: the customer is told TEXT, within
+// limits.updates_per_escalation_per_hour, and the update clock restarts.
+func (e *Engine) updateCommand(k commandCall) error {
+	if k.c.Arg == "" {
+		return failf("usage: /update TEXT (what the customer is told)")
+	}
+	tag := e.Tag(k.s.ID)
+	n, err := rateCount(k.tx, rateUpdate, tag, k.now)
+	if err != nil {
+		return err
+	}
+	if limit := e.cfg.Limits.UpdatesPerEscalationPerHour; n >= limit {
+		return fmt.Errorf("%w (%d sent in the last hour, limits.updates_per_escalation_per_hour is %d): nothing sent, the update clock unchanged", errUpdateLimit, n, limit)
+	}
+	if err := rateNote(k.tx, rateUpdate, tag, k.now); err != nil {
+		return err
+	}
+	k.s.NextUpdate = k.now.Add(k.s.UpdateEvery)
+	k.s.tick(5) // customer expectation set
+	if err := e.queueUpdate(k.tx, k.s, k.c.Arg, k.now); err != nil {
+		return err
+	}
+	return k.timeline("Customer update sent; next update due " + e.fieldTime(k.s.NextUpdate))
+}
+
+// updateEveryCommand is /update-every DURATION: the update interval.
+func (e *Engine) updateEveryCommand(k commandCall) error {
+	d, err := time.ParseDuration(k.c.Arg)
+	if err != nil || d < time.Minute {
+		return failf("usage: /update-every 2h (a duration of a minute or more)")
+	}
+	k.s.UpdateEvery = d
+	k.s.NextUpdate = k.now.Add(d)
+	return k.timeline("Updates every " + durationWords(d) + "; next update due " + e.fieldTime(k.s.NextUpdate))
+}
+
+// checkCommand is /check N: checklist item N is ticked.
+func (e *Engine) checkCommand(k commandCall) error {
+	n, err := strconv.Atoi(k.c.Arg)
+	if err != nil || n < 1 || n > len(ChecklistItems) {
+		return failf("usage: /check N, N from 1 to %d", len(ChecklistItems))
+	}
+	k.s.tick(n)
+	return k.timeline(fmt.Sprintf("Checklist %d ticked: %s", n, ChecklistItems[n-1]))
+}
+
+// noteCommand is /note TEXT: a line in the timeline, nothing else.
+func (e *Engine) noteCommand(k commandCall) error {
+	if k.c.Arg == "" {
+		return failf("usage: /note TEXT")
+	}
+	return k.timeline("Note: " + k.c.Arg)
+}
+
+// resolveCommand is /resolve [TEXT]: status RESOLVED, no update due.
+func (e *Engine) resolveCommand(k commandCall) error {
+	k.s.Status = StatusResolved
+	k.s.ResolvedAt = k.now
+	k.s.NextUpdate = time.Time{} // no update is due: "Next Update Due: none"
+	text := "Resolved, status RESOLVED"
+	if k.c.Arg != "" {
+		text += ": " + k.c.Arg
+	}
+	return k.timeline(text)
+}
+
+// reopenCommand is /reopen: a RESOLVED escalation is ACTIVE again, with its
+// clocks restarted.
+func (e *Engine) reopenCommand(k commandCall) error {
+	if k.s.Status != StatusResolved {
+		return failf("only a RESOLVED escalation can be reopened; this one is %s", k.s.Status)
+	}
+	k.s.Status = StatusActive
+	k.s.ResolvedAt = time.Time{}
+	k.s.restartClocks(k.now)
+	return k.timeline("Reopened, status ACTIVE; SLA and update clocks restarted")
 }
 
 // splitOwner takes the trailing "@owner" off "Restart replica @bob".
@@ -343,7 +413,8 @@ func splitOwner(arg string) (text, owner string) {
 var vendorNames = map[string]string{"aws": "AWS", "azure": "Azure", "gcp": "GCP", "oracle": "Oracle"}
 
 // vendorCommand is /vendor AWS|Azure|GCP|Oracle case ID [severity S].
-func (e *Engine) vendorCommand(tx Tx, s *Escalation, c Command, actor string, now time.Time) error {
+func (e *Engine) vendorCommand(k commandCall) error {
+	tx, s, c, now := k.tx, k.s, k.c, k.now
 	f := strings.Fields(c.Arg)
 	usage := failf("usage: /vendor AWS|Azure|GCP|Oracle case ID [severity S]")
 	if len(f) < 3 || !strings.EqualFold(f[1], "case") {
@@ -365,7 +436,7 @@ func (e *Engine) vendorCommand(tx Tx, s *Escalation, c Command, actor string, no
 	if s.VendorSeverity != "" {
 		text += ", severity " + s.VendorSeverity
 	}
-	if err := addTimeline(tx, s.ID, now, text+" (by "+actor+")", actor); err != nil {
+	if err := k.timeline(text); err != nil {
 		return err
 	}
 	return e.maybeVendorRequest(tx, s, now)

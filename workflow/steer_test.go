@@ -578,7 +578,7 @@ func checkCommand(t *testing.T, e *Engine, now time.Time, v variant, from, want 
 			t.Errorf("error mail %q does not list %q:\n%s", m.Subject, v.line, m.Body)
 		}
 		name, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(v.line, "/")), " ")
-		_, known := commandNames[name]
+		_, known := commands[name]
 		if from.Status == StatusResolved && known && name != "note" && !strings.Contains(m.Body, "not allowed in a RESOLVED escalation") {
 			t.Errorf("error mail does not say RESOLVED allows only /reopen and /note:\n%s", m.Body)
 		}
@@ -905,4 +905,33 @@ func spoolFile(t *testing.T, name, content string) Attachment {
 	f.WriteString(content)
 	f.Close()
 	return Attachment{Name: name, ContentType: "text/plain", Size: int64(len(content)), Path: f.Name()}
+}
+
+// TestCommandTable pins the commands of §6 to the one table that names and
+// handles them, and checks that TestCommandsInEveryState tries each of them.
+func TestCommandTable(t *testing.T) {
+	spec := []string{"ack", "escalate", "level", "type", "assign", "action", "done", "plan",
+		"update", "update-every", "vendor", "check", "note", "resolve", "reopen"}
+	var names []string
+	for name, handle := range commands {
+		names = append(names, name)
+		if handle == nil {
+			t.Errorf("command /%s has no handler", name)
+		}
+	}
+	slices.Sort(names)
+	slices.Sort(spec)
+	if !slices.Equal(names, spec) {
+		t.Errorf("commands = %v, want the §6 commands %v", names, spec)
+	}
+	tried := map[string]bool{}
+	for _, v := range commandVariants() {
+		name, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(v.line, "/")), " ")
+		tried[name] = true
+	}
+	for _, name := range spec {
+		if !tried[name] {
+			t.Errorf("no variant of /%s in commandVariants", name)
+		}
+	}
 }

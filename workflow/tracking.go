@@ -332,9 +332,15 @@ func (r *renderer) plan(lines []string) {
 	r.bullets(lines)
 }
 
-// stamp writes t as "YYYY-MM-DD HH:MM ZONE" in the renderer's location.
+// FormatTime writes t in loc as people read it in the tracking file, in mail
+// and in "escalationd inspect": "2026-11-28 18:05 UTC".
+func FormatTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("2006-01-02 15:04 MST")
+}
+
+// stamp writes t as FormatTime does in the renderer's location.
 func (r *renderer) stamp(t time.Time) string {
-	return t.In(r.loc).Format("2006-01-02 15:04 MST")
+	return FormatTime(t, r.loc)
 }
 
 func orText(s, fallback string) string {

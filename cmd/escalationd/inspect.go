@@ -43,7 +43,7 @@ func list(ctx context.Context, cfg config.Config, now func() time.Time, w io.Wri
 			next := "-"
 			sla := "-"
 			if s.Status != workflow.StatusResolved {
-				next = s.NextUpdateDue.In(loc).Format("2006-01-02 15:04 MST")
+				next = workflow.FormatTime(s.NextUpdateDue, loc)
 				if s.Overdue {
 					next += " (overdue)"
 				}

@@ -13,6 +13,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/escalationd/escalationd/templates"
+	"github.com/escalationd/escalationd/workflow"
 )
 
 // The raw SMTP submission baseline: the least any SMTP client must do to
@@ -62,7 +63,7 @@ func ackMail(tmpl *templates.Set, r int, to string, now time.Time) ([]byte, erro
 		Subject:     subject,
 		Tag:         tag,
 		UpdateEvery: "4 hours",
-		NextUpdate:  now.Add(4 * time.Hour).UTC().Format("2006-01-02 15:04 MST"),
+		NextUpdate:  workflow.FormatTime(now.Add(4*time.Hour), time.UTC),
 		Signature:   templates.Signature{Name: "Escalations", Contact: []string{"escalations@example.com"}},
 	})
 	if err != nil {
