@@ -14,18 +14,7 @@ import (
 func testActions(t *testing.T, open Opener) {
 	ctx := context.Background()
 	st := open(t)
-	now := viewT0
-	e := mailEngine(t, st, &now)
-	var ids []int64
-	for n := uint32(1); n <= 2; n++ {
-		in := mailIn(t, n, viewT0, "Orders fail", false)
-		in.From.Email = fmt.Sprintf("buyer%d@cust%d.test", n, n)
-		res, err := e.Ingest(ctx, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, res.EscalationID)
-	}
+	_, ids := twoEscalations(t, st)
 	id, other := ids[0], ids[1]
 	read(t, st, func(tx workflow.Tx) error {
 		a, err := tx.Actions(id)

@@ -198,18 +198,7 @@ func testView(t *testing.T, open Opener) {
 func testRendered(t *testing.T, open Opener) {
 	ctx := context.Background()
 	st := open(t)
-	now := viewT0
-	e := mailEngine(t, st, &now)
-	var ids []int64
-	for n := uint32(1); n <= 2; n++ {
-		in := mailIn(t, n, viewT0, "Orders fail", false)
-		in.From.Email = fmt.Sprintf("buyer%d@cust%d.test", n, n)
-		res, err := e.Ingest(ctx, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, res.EscalationID)
-	}
+	e, ids := twoEscalations(t, st)
 	states := func(list func(workflow.Tx) ([]workflow.TrackingState, error)) map[int64]workflow.TrackingState {
 		t.Helper()
 		out := map[int64]workflow.TrackingState{}
@@ -304,4 +293,22 @@ func (acceptAll) SendEach(_ context.Context, msgs []*workflow.Outgoing, report f
 			return
 		}
 	}
+}
+
+// twoEscalations opens two escalations by mail, from two customers.
+func twoEscalations(t *testing.T, st workflow.Store) (*workflow.Engine, []int64) {
+	t.Helper()
+	now := viewT0
+	e := mailEngine(t, st, &now)
+	var ids []int64
+	for n := uint32(1); n <= 2; n++ {
+		in := mailIn(t, n, viewT0, "Orders fail", false)
+		in.From.Email = fmt.Sprintf("buyer%d@cust%d.test", n, n)
+		res, err := e.Ingest(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.EscalationID)
+	}
+	return e, ids
 }
